@@ -1,0 +1,14 @@
+"""skdeepsparse: deep sparse coding models as scikit-learn estimators on PyTorch."""
+
+__version__ = "0.1.0"
+
+from ._sparse_coding import sparse_encode
+from .exceptions import TrainingDivergedError
+from .variance_reg import VarianceRegDictionaryLearner
+
+__all__ = [
+    "VarianceRegDictionaryLearner",
+    "sparse_encode",
+    "TrainingDivergedError",
+    "__version__",
+]

@@ -1,0 +1,606 @@
+"""The shared estimator core.
+
+Every model of skdeepsparse derives from :class:`BaseSparseEstimator`, which owns
+all scikit-learn and training plumbing: input validation, dtype handling, device
+resolution, seeding, mini-batching, the validation split with restore-best and
+early stopping, ``history_``, ``partial_fit``, ``warm_start``, progress bars,
+divergence detection, batched ``transform`` and pickling.  A model subclass only
+supplies its mathematics through a handful of hooks (see the class docstring).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import warnings
+from abc import abstractmethod
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .exceptions import TrainingDivergedError
+
+__all__ = ["BaseSparseEstimator", "resolve_device"]
+
+# Rows per chunk in transform / inverse_transform / score: bounds memory for any
+# n_samples while keeping the matrix products large enough to be efficient.
+_TRANSFORM_CHUNK = 4096
+
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """Turn a ``device`` parameter into a :class:`torch.device`.
+
+    Parameters
+    ----------
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device
+        ``"auto"`` picks CUDA when available, else the CPU.
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        If the string is not a device name, or names a CUDA device that this
+        machine does not have.
+    """
+    if isinstance(device, str) and device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or a "
+            f"torch.device; got {device!r}."
+        ) from exc
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} was requested but CUDA is not available on this "
+                "machine; use device='cpu' or device='auto'."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} was requested but only {torch.cuda.device_count()} "
+                "CUDA device(s) are visible."
+            )
+    elif dev.type == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ValueError(f"device={device!r} was requested but MPS is not available.")
+    return dev
+
+
+class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base class of all skdeepsparse estimators.
+
+    Subclasses list their own parameters in ``__init__`` (together with the
+    common ones below), extend ``_parameter_constraints`` and implement the hooks:
+
+    ``_build_module(n_features)``
+        Return a fresh ``torch.nn.Module`` holding every learned tensor. It is
+        built on the CPU under a seeded, forked global RNG so that PyTorch's
+        default initialisers are reproducible without touching the user's
+        global seed, then moved to ``device_`` and ``dtype``.
+    ``_make_optimizers()``
+        Return a list of optimizers over ``self.module_``'s parameters.
+    ``_train_step(X)``
+        One update on the mini-batch tensor ``X``; return a dict of 0-d tensors
+        (or floats) that includes ``"loss"``. Values are averaged per epoch into
+        ``history_`` and checked for NaN/Inf.
+    ``_transform_batch(X)``, ``_inverse_transform_batch(Z)``
+        Encode and decode a batch (tensors in, tensors out).
+    ``_score_samples_batch(X)``
+        Per-sample score, higher is better (negative error or ELBO).
+
+    Optional hooks: ``_validation_loss(X)`` (default: minus the mean score),
+    ``_on_fit_start(X)`` (e.g. to learn a standardisation from the data),
+    ``_on_epoch_end(epoch)`` (schedules) and ``_after_step()``.
+
+    Common parameters (documented in each estimator): ``batch_size``,
+    ``max_epochs``, ``validation_fraction``, ``n_iter_no_change``, ``tol``,
+    ``shuffle``, ``warm_start``, ``device``, ``random_state``, ``verbose``.
+    """
+
+    _parameter_constraints: dict = {
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), None],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "shuffle": ["boolean"],
+        "warm_start": ["boolean"],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # Names of attributes that hold torch state; the pickling code moves them to
+    # the CPU and back.  Subclasses extend this when they keep extra tensors.
+    _torch_attributes: tuple[str, ...] = ("module_",)
+
+    # ------------------------------------------------------------------ hooks
+    @abstractmethod
+    def _build_module(self, n_features: int) -> torch.nn.Module:
+        """Return a new module for ``n_features`` input features."""
+
+    @abstractmethod
+    def _make_optimizers(self) -> list[torch.optim.Optimizer]:
+        """Return the optimizers over ``self.module_``."""
+
+    @abstractmethod
+    def _train_step(self, X: torch.Tensor) -> dict[str, Any]:
+        """One training update on a mini-batch; return a dict with ``"loss"``."""
+
+    @abstractmethod
+    def _transform_batch(self, X: torch.Tensor) -> torch.Tensor:
+        """Encode a batch."""
+
+    @abstractmethod
+    def _inverse_transform_batch(self, Z: torch.Tensor) -> torch.Tensor:
+        """Decode a batch of codes."""
+
+    @abstractmethod
+    def _score_samples_batch(self, X: torch.Tensor) -> torch.Tensor:
+        """Per-sample score of a batch; higher is better."""
+
+    @property
+    @abstractmethod
+    def _n_features_out(self) -> int:
+        """Number of code dimensions (used by ``get_feature_names_out``)."""
+
+    def _validation_loss(self, X: torch.Tensor) -> torch.Tensor:
+        """Per-sample validation loss; lower is better."""
+        return -self._score_samples_batch(X)
+
+    def _on_fit_start(self, X: np.ndarray) -> None:
+        """Called once on the training data before a new model is built."""
+
+    def _on_epoch_end(self, epoch: int) -> None:
+        """Called after every completed epoch (0-based ``epoch`` counter)."""
+
+    def _check_params(self, X: np.ndarray) -> None:
+        """Cross-parameter checks that the constraint table cannot express."""
+
+    # --------------------------------------------------------------- sklearn
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "module_")
+
+    # ------------------------------------------------------------ public API
+    def fit(self, X, y=None):
+        """Fit the model on ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        self._validate_params()
+        warm = self.warm_start and self.__sklearn_is_fitted__()
+        X = self._validate_X(X, reset=not warm)
+        self._check_params(X)
+        with self._transaction():
+            if not warm:
+                self._initialize(X)
+            self._fit_epochs(X, self.max_epochs, use_validation=True)
+        return self
+
+    def partial_fit(self, X, y=None):
+        """Update the model with one pass over ``X`` in mini-batches.
+
+        The first call builds the model; later calls continue training it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training data.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The updated estimator.
+        """
+        self._validate_params()
+        first = not self.__sklearn_is_fitted__()
+        X = self._validate_X(X, reset=first)
+        self._check_params(X)
+        with self._transaction():
+            if first:
+                self._initialize(X)
+            self._fit_epochs(X, 1, use_validation=False, partial=True)
+        return self
+
+    def transform(self, X):
+        """Encode ``X`` into sparse codes.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to encode.
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components)
+            The codes, in the dtype of ``X``.
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._map_batches(X, self._transform_batch, self._n_features_out)
+
+    def inverse_transform(self, X):
+        """Map codes back to the data space.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+            Codes.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+            Reconstruction, in the dtype of the codes.
+        """
+        check_is_fitted(self)
+        Z = self._check_codes(X)
+        return self._map_batches(Z, self._inverse_transform_batch, self.n_features_in_)
+
+    def score_samples(self, X):
+        """Per-sample score (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._map_batches(X, self._score_samples_batch, None)
+
+    def score(self, X, y=None) -> float:
+        """Mean per-sample score of ``X`` (higher is better).
+
+        This makes :class:`~sklearn.model_selection.GridSearchCV` usable without
+        a ``scoring`` argument.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    # ---------------------------------------------------------- validation
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        return validate_data(
+            self, X, dtype=[np.float64, np.float32], reset=reset, accept_sparse=False
+        )
+
+    def _check_codes(self, Z) -> np.ndarray:
+        from sklearn.utils import check_array
+
+        Z = check_array(Z, dtype=[np.float64, np.float32], accept_sparse=False)
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"Codes have {Z.shape[1]} features, but {type(self).__name__} has "
+                f"{self._n_features_out} components."
+            )
+        return Z
+
+    # ------------------------------------------------------------- helpers
+    @property
+    def _torch_dtype(self) -> torch.dtype:
+        return next(self.module_.parameters()).dtype
+
+    def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
+        # torch.tensor copies, so read-only inputs (joblib memmaps) are safe.
+        return torch.tensor(X, dtype=self._torch_dtype, device=self.device_)
+
+    def _map_batches(self, X: np.ndarray, fn, out_dim: int | None) -> np.ndarray:
+        """Apply ``fn`` chunk by chunk so memory stays bounded for any ``len(X)``."""
+        n = X.shape[0]
+        shape = (n,) if out_dim is None else (n, out_dim)
+        out = np.empty(shape, dtype=X.dtype)
+        was_training = self.module_.training
+        self.module_.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, n, _TRANSFORM_CHUNK):
+                    stop = min(start + _TRANSFORM_CHUNK, n)
+                    res = fn(self._to_tensor(X[start:stop]))
+                    out[start:stop] = res.detach().to("cpu", torch.float64).numpy()
+        finally:
+            self.module_.train(was_training)
+        return out
+
+    def _make_generator(self, seed: int) -> torch.Generator:
+        gen = torch.Generator(device=self.device_)
+        gen.manual_seed(int(seed))
+        return gen
+
+    def _initialize(self, X: np.ndarray) -> None:
+        """Build a fresh model, optimizers and random streams for ``X``."""
+        self.device_ = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        seeds = rng.randint(np.iinfo(np.int32).max, size=3)
+        self._rng = np.random.RandomState(seeds[0])
+        self._generator = self._make_generator(seeds[1])
+        self._on_fit_start(X)
+        # PyTorch's default initialisers draw from the global RNG: fork it so the
+        # user's global state is untouched and the build is reproducible.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seeds[2]))
+            module = self._build_module(X.shape[1])
+        self.module_ = module.to(device=self.device_, dtype=_TORCH_DTYPES[X.dtype])
+        self._optimizers = self._make_optimizers()
+        self.n_iter_ = 0
+        self.n_steps_ = 0
+        self.history_ = []
+
+    def _ensure_optimizers(self) -> None:
+        """Rebuild optimizers after unpickling, restoring their saved state."""
+        if getattr(self, "_optimizers", None) is not None:
+            return
+        self._optimizers = self._make_optimizers()
+        states = getattr(self, "_optimizer_states", None)
+        if states:
+            for opt, state in zip(self._optimizers, states, strict=True):
+                opt.load_state_dict(state)
+        self._optimizer_states = None
+
+    def _split(self, n: int, use_validation: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        idx = self._rng.permutation(n) if self.shuffle else np.arange(n)
+        n_val = int(math.floor(self.validation_fraction * n)) if use_validation else 0
+        if n_val < 1 or n - n_val < 1:
+            return np.sort(idx) if not self.shuffle else idx, None
+        return idx[n_val:], np.sort(idx[:n_val])
+
+    def _batches(self, train_idx: np.ndarray) -> list[np.ndarray]:
+        order = self._rng.permutation(train_idx) if self.shuffle else train_idx
+        # Nearly equal batches instead of a ragged last one: every batch has at
+        # least batch_size // 2 rows, which batch statistics (variance hinge) need.
+        n_batches = max(1, math.ceil(len(order) / self.batch_size))
+        return np.array_split(order, n_batches)
+
+    def _state_snapshot(self) -> dict:
+        return {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
+
+    def _validation_score(self, X_val: np.ndarray) -> float:
+        was_training = self.module_.training
+        self.module_.eval()
+        total, count = 0.0, 0
+        try:
+            with torch.no_grad():
+                for start in range(0, X_val.shape[0], _TRANSFORM_CHUNK):
+                    chunk = self._to_tensor(X_val[start : start + _TRANSFORM_CHUNK])
+                    loss = self._validation_loss(chunk)
+                    total += float(loss.sum())
+                    count += loss.shape[0]
+        finally:
+            self.module_.train(was_training)
+        return total / max(count, 1)
+
+    def _fit_epochs(
+        self, X: np.ndarray, n_epochs: int, *, use_validation: bool, partial: bool = False
+    ) -> None:
+        """The training loop shared by ``fit`` and ``partial_fit``."""
+        self._ensure_optimizers()
+        train_idx, val_idx = self._split(X.shape[0], use_validation)
+        X_val = X[val_idx] if val_idx is not None else None
+        best_loss, best_state, best_epoch, stale = math.inf, None, None, 0
+        last_state = self._state_snapshot()
+        self.module_.train()
+        epochs = range(n_epochs)
+        bar = None
+        if self.verbose and not partial:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch")
+        completed = 0
+        try:
+            for _ in epochs:
+                t0 = time.perf_counter()
+                sums: dict[str, Any] = {}
+                batches = self._batches(train_idx)
+                for b in batches:
+                    stats = self._train_step(self._to_tensor(X[b]))
+                    self.n_steps_ += 1
+                    for k, v in stats.items():
+                        v = v.detach() if isinstance(v, torch.Tensor) else v
+                        sums[k] = sums.get(k, 0.0) + v
+                # One host sync per epoch: values stay on the device until here.
+                record = {k: float(v) / len(batches) for k, v in sums.items()}
+                epoch = self.n_iter_
+                self._check_finite(record, epoch)
+                if X_val is not None:
+                    record["val_loss"] = self._validation_score(X_val)
+                    if not math.isfinite(record["val_loss"]):
+                        raise TrainingDivergedError(
+                            f"{type(self).__name__}: validation loss became "
+                            f"{record['val_loss']} at epoch {epoch}."
+                        )
+                record["epoch"] = epoch
+                record["time"] = time.perf_counter() - t0
+                self._on_epoch_end(epoch)
+                self.n_iter_ += 1
+                completed += 1
+                if not partial:
+                    self.history_.append(record)
+                last_state = self._state_snapshot()
+                if bar is not None:
+                    bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_loss")
+                                     if k in record})
+                    bar.update(1)
+                if X_val is not None:
+                    if record["val_loss"] < best_loss - self.tol * abs(best_loss):
+                        best_loss, best_state, best_epoch, stale = (
+                            record["val_loss"], last_state, epoch, 0)
+                    else:
+                        stale += 1
+                    if self.n_iter_no_change is not None and stale >= self.n_iter_no_change:
+                        if self.verbose:
+                            print(f"Early stopping after epoch {epoch}: no validation "
+                                  f"improvement in {stale} epochs.")
+                        break
+        except KeyboardInterrupt:
+            if completed == 0:
+                raise
+            self.module_.load_state_dict(last_state)
+            warnings.warn(
+                f"{type(self).__name__}.fit interrupted; keeping the model of the last "
+                f"completed epoch ({self.n_iter_ - 1}).",
+                UserWarning,
+                stacklevel=3,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        if best_state is not None:
+            self.module_.load_state_dict(best_state)
+            self.best_epoch_ = best_epoch
+            self.best_validation_loss_ = best_loss
+
+    def _check_finite(self, record: dict, epoch: int) -> None:
+        bad = [k for k, v in record.items() if not math.isfinite(v)]
+        params_ok = all(torch.isfinite(p).all() for p in self.module_.parameters())
+        if bad or not params_ok:
+            what = f"{', '.join(bad)} became non-finite" if bad else "parameters became non-finite"
+            raise TrainingDivergedError(
+                f"{type(self).__name__}: training diverged at epoch {epoch} ({what}). "
+                "The previously fitted state was kept. Lower the learning rate(s) or "
+                "the inference step size, or standardise the data."
+            )
+
+    # ----------------------------------------------------- fit transaction
+    def _transaction(self):
+        return _FitTransaction(self)
+
+    # ------------------------------------------------------------- pickling
+    def __getstate__(self):
+        state = super().__getstate__()
+        if state.get("_optimizers") is not None:
+            state["_optimizer_states"] = [
+                _to_cpu(opt.state_dict()) for opt in state["_optimizers"]
+            ]
+        state["_optimizers"] = None
+        gen = state.pop("_generator", None)
+        if gen is not None:
+            state["_generator_state"] = gen.get_state()
+        for name in self._torch_attributes:
+            value = state.get(name)
+            if isinstance(value, torch.nn.Module):
+                if any(t.device.type != "cpu" for t in value.state_dict().values()):
+                    value = copy.deepcopy(value).to("cpu")
+                state[name] = value
+            elif isinstance(value, torch.Tensor):
+                state[name] = value.detach().to("cpu")
+        return state
+
+    def __setstate__(self, state):
+        gen_state = state.pop("_generator_state", None)
+        super().__setstate__(state)
+        if "device_" not in state:
+            return
+        dev = self.device_
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"{type(self).__name__} was fitted on {dev} but CUDA is not available; "
+                "it was loaded on the CPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            dev = torch.device("cpu")
+        self.device_ = dev
+        for name in self._torch_attributes:
+            value = getattr(self, name, None)
+            if isinstance(value, (torch.nn.Module, torch.Tensor)):
+                setattr(self, name, value.to(dev))
+        self._generator = torch.Generator(device=dev)
+        if gen_state is not None:
+            try:
+                self._generator.set_state(gen_state)
+            except RuntimeError:  # CPU and CUDA generator states differ in format
+                self._generator.manual_seed(int(gen_state.sum()))
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu").clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+class _FitTransaction:
+    """Restore the estimator as it was if ``fit``/``partial_fit`` fails.
+
+    A fresh fit builds new objects, so a shallow copy of ``__dict__`` suffices
+    for them; tensors that training mutates in place (module parameters and
+    optimizer state of a warm start or ``partial_fit``) are cloned.
+    """
+
+    def __init__(self, est: BaseSparseEstimator):
+        self.est = est
+
+    def __enter__(self):
+        est = self.est
+        self.saved = dict(est.__dict__)
+        self.module_state = None
+        self.opt_states = None
+        self.gen_state = None
+        if est.__sklearn_is_fitted__():
+            self.module_state = est._state_snapshot()
+            if est._optimizers is not None:
+                self.opt_states = [copy.deepcopy(o.state_dict()) for o in est._optimizers]
+            self.gen_state = est._generator.get_state()
+            self.rng_state = est._rng.get_state()
+            self.history_len = len(est.history_)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            return False
+        est = self.est
+        est.__dict__.clear()
+        est.__dict__.update(self.saved)
+        if self.module_state is not None:
+            est.module_.load_state_dict(self.module_state)
+            if self.opt_states is not None:
+                for o, s in zip(est._optimizers, self.opt_states, strict=True):
+                    o.load_state_dict(s)
+            est._generator.set_state(self.gen_state)
+            est._rng.set_state(self.rng_state)
+            del est.history_[self.history_len:]
+        return False
