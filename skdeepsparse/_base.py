@@ -199,9 +199,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         self._validate_params()
         warm = self.warm_start and self.__sklearn_is_fitted__()
-        X = self._validate_X(X, reset=not warm)
-        self._check_params(X)
         with self._transaction():
+            X = self._validate_X(X, reset=not warm)
+            self._check_params(X)
             if not warm:
                 self._initialize(X)
             self._fit_epochs(X, self.max_epochs, use_validation=True)
@@ -226,9 +226,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         self._validate_params()
         first = not self.__sklearn_is_fitted__()
-        X = self._validate_X(X, reset=first)
-        self._check_params(X)
         with self._transaction():
+            X = self._validate_X(X, reset=first)
+            self._check_params(X)
             if first:
                 self._initialize(X)
             self._fit_epochs(X, 1, use_validation=False, partial=True)
@@ -462,7 +462,10 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                                      if k in record})
                     bar.update(1)
                 if X_val is not None:
-                    if record["val_loss"] < best_loss - self.tol * abs(best_loss):
+                    improved = best_state is None or (
+                        record["val_loss"] < best_loss - self.tol * abs(best_loss)
+                    )
+                    if improved:
                         best_loss, best_state, best_epoch, stale = (
                             record["val_loss"], last_state, epoch, 0)
                     else:
@@ -507,7 +510,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     # ------------------------------------------------------------- pickling
     def __getstate__(self):
-        state = super().__getstate__()
+        # BaseEstimator may hand back the live __dict__: never mutate the estimator.
+        state = dict(super().__getstate__())
         if state.get("_optimizers") is not None:
             state["_optimizer_states"] = [
                 _to_cpu(opt.state_dict()) for opt in state["_optimizers"]

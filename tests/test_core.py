@@ -1,0 +1,276 @@
+"""The shared estimator core, exercised through VarianceRegDictionaryLearner."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+
+import skdeepsparse._base as base
+from skdeepsparse import TrainingDivergedError, VarianceRegDictionaryLearner
+from skdeepsparse._base import resolve_device
+
+
+def make(**kw):
+    params = dict(n_components=8, max_epochs=3, max_inference_iter=20, batch_size=64,
+                  device="cpu", random_state=0, lr_decoder=3e-3, lr_encoder=1e-3)
+    params.update(kw)
+    return VarianceRegDictionaryLearner(**params)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16.0), y
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_preserved(digits, dtype):
+    X = digits[0][:200].astype(dtype)
+    est = make().fit(X)
+    assert est.transform(X).dtype == dtype
+    assert est.inverse_transform(est.transform(X)).dtype == dtype
+    assert est.module_.decoder.weight.dtype == (
+        torch.float32 if dtype == np.float32 else torch.float64
+    )
+    # A float64 model accepts float32 input and answers in the input's dtype.
+    assert est.transform(X.astype(np.float32)).dtype == np.float32
+
+
+def test_device_resolution_keeps_parameter(digits):
+    est = make(device="auto").fit(digits[0][:100])
+    assert est.device == "auto"
+    assert est.device_ == torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="device"):
+        make(device="tpu").fit(digits[0][:100])
+    with pytest.raises(ValueError, match="'device'"):
+        make(device=3).fit(digits[0][:100])
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            resolve_device("cuda")
+
+
+def test_seeding_is_local_and_reproducible(digits):
+    X = digits[0][:200]
+    state = torch.get_rng_state()
+    a = make(random_state=3).fit(X).transform(X)
+    assert torch.equal(state, torch.get_rng_state()), "fit touched the global torch RNG"
+    b = make(random_state=3).fit(X).transform(X)
+    c = make(random_state=4).fit(X).transform(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_clone_is_unfitted(digits):
+    est = make().fit(digits[0][:100])
+    twin = clone(est)
+    assert not hasattr(twin, "module_")
+    assert twin.get_params() == est.get_params()
+
+
+@pytest.mark.parametrize("dumper", ["pickle", "joblib"])
+def test_persistence_round_trip(digits, tmp_path, dumper):
+    X = digits[0][:150]
+    est = make().fit(X)
+    if dumper == "pickle":
+        new = pickle.loads(pickle.dumps(est))
+    else:
+        joblib.dump(est, tmp_path / "m.joblib")
+        new = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(est.transform(X), new.transform(X))
+    # Training continues after loading, optimizer state included.
+    new.partial_fit(X)
+    assert new.n_steps_ > est.n_steps_
+
+
+def test_cuda_saved_model_loads_on_cpu(digits):
+    """A state saved on a GPU host (device_ = cuda) loads on a CPU-only host."""
+    X = digits[0][:100]
+    est = make().fit(X)
+    state = est.__getstate__()
+    state["device_"] = torch.device("cuda", 0)
+    new = VarianceRegDictionaryLearner.__new__(VarianceRegDictionaryLearner)
+    if torch.cuda.is_available():
+        new.__setstate__(state)
+        assert new.device_.type == "cuda"
+    else:
+        with pytest.warns(UserWarning, match="loaded on the CPU"):
+            new.__setstate__(state)
+        assert new.device_ == torch.device("cpu")
+    np.testing.assert_allclose(est.transform(X), new.transform(X), rtol=1e-6, atol=1e-6)
+
+
+def test_partial_fit(digits):
+    X = digits[0]
+    est = make()
+    est.partial_fit(X[:300])
+    W0 = est.module_.decoder.weight.detach().clone()
+    steps = est.n_steps_
+    est.partial_fit(X[300:600])
+    assert est.n_steps_ > steps
+    assert not torch.equal(W0, est.module_.decoder.weight.detach())
+    with pytest.raises(ValueError, match="features"):
+        est.partial_fit(X[:10, :20])
+
+
+def test_warm_start_continues(digits):
+    X = digits[0][:300]
+    est = make(warm_start=True, max_epochs=2).fit(X)
+    W0 = est.module_.decoder.weight.detach().clone()
+    est.fit(X)
+    assert est.n_iter_ == 4 and len(est.history_) == 4
+    assert not torch.equal(W0, est.module_.decoder.weight.detach())
+    cold = make(warm_start=False, max_epochs=2).fit(X).fit(X)
+    assert cold.n_iter_ == 2
+
+
+def test_validation_restore_best_and_early_stopping(digits):
+    X = digits[0][:400]
+    est = make(max_epochs=6, validation_fraction=0.25).fit(X)
+    losses = [h["val_loss"] for h in est.history_]
+    assert est.best_validation_loss_ == pytest.approx(min(losses))
+    assert est.history_[est.best_epoch_]["val_loss"] == pytest.approx(min(losses))
+    # A huge tol means no epoch counts as an improvement after the first.
+    stopped = make(max_epochs=10, validation_fraction=0.25, n_iter_no_change=2, tol=10.0).fit(X)
+    assert stopped.n_iter_ == 3
+    assert stopped.best_epoch_ == 0
+
+
+def test_history_records_epochs(digits):
+    est = make(max_epochs=2).fit(digits[0][:200])
+    assert est.n_iter_ == 2 and len(est.history_) == 2
+    for key in ("loss", "recon", "zeros", "code_std", "col_norm", "time", "val_loss"):
+        assert key in est.history_[0]
+
+
+def test_diverging_fit_keeps_previous_model(digits):
+    X = digits[0][:200]
+    est = make().fit(X)
+    before = est.transform(X)
+    n_iter, hist = est.n_iter_, len(est.history_)
+    est.set_params(fista_step=1e30, warm_start=True)
+    with pytest.raises(TrainingDivergedError, match="diverged"):
+        est.fit(X)
+    est.set_params(fista_step=0.5)
+    np.testing.assert_array_equal(est.transform(X), before)
+    assert est.n_iter_ == n_iter and len(est.history_) == hist
+    # A cold refit that diverges also leaves the old model in place.
+    est.set_params(fista_step=1e30, warm_start=False)
+    with pytest.raises(TrainingDivergedError):
+        est.fit(X)
+    est.set_params(fista_step=0.5)
+    np.testing.assert_array_equal(est.transform(X), before)
+    # partial_fit too.
+    est.set_params(fista_step=1e30)
+    with pytest.raises(TrainingDivergedError):
+        est.partial_fit(X)
+    est.set_params(fista_step=0.5)
+    np.testing.assert_array_equal(est.transform(X), before)
+
+
+def test_failed_first_fit_leaves_estimator_unfitted(digits):
+    est = make(fista_step=1e30)
+    with pytest.raises(TrainingDivergedError):
+        est.fit(digits[0][:200])
+    assert not hasattr(est, "module_") and not hasattr(est, "n_features_in_")
+
+
+def test_keyboard_interrupt_keeps_last_epoch(digits, monkeypatch):
+    X = digits[0][:256]
+    est = make(max_epochs=5, batch_size=64, validation_fraction=0.0)
+    real = VarianceRegDictionaryLearner._train_step
+    calls = {"n": 0}
+
+    def flaky(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 6:  # second batch of the second epoch
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(VarianceRegDictionaryLearner, "_train_step", flaky)
+    with pytest.warns(UserWarning, match="interrupted"):
+        est.fit(X)
+    assert est.n_iter_ == 1
+    assert np.isfinite(est.transform(X)).all()
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([[np.nan] * 64] * 5), "NaN"),
+        (np.array([[np.inf] * 64] * 5), "infinity"),
+        (np.zeros(64), "2D array"),
+        (np.zeros((0, 64)), "0 sample"),
+        (np.array([["a"] * 64] * 5), "convert|dtype|string"),
+        (sp.random(5, 64, density=0.5, format="csr"), "[Ss]parse"),
+    ],
+)
+def test_bad_input_errors(digits, bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make().fit(bad)
+    est = make().fit(digits[0][:100])
+    with pytest.raises((ValueError, TypeError), match=match):
+        est.transform(bad)
+
+
+def test_wrong_width_errors(digits):
+    est = make().fit(digits[0][:100])
+    with pytest.raises(ValueError, match="64 features"):
+        est.transform(np.zeros((3, 10)))
+    with pytest.raises(ValueError, match="8 components"):
+        est.inverse_transform(np.zeros((3, 5)))
+
+
+def test_batched_transform_bounds_memory(digits, monkeypatch):
+    X = digits[0][:300]
+    est = make().fit(X)
+    full = est.transform(X)
+    monkeypatch.setattr(base, "_TRANSFORM_CHUNK", 7)
+    np.testing.assert_allclose(est.transform(X), full, atol=1e-6)
+
+
+def test_set_output_pandas_and_feature_names(digits):
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame(digits[0][:100], columns=[f"px{i}" for i in range(64)])
+    est = make().set_output(transform="pandas").fit(df)
+    out = est.transform(df)
+    assert list(out.columns) == [f"varianceregdictionarylearner{i}" for i in range(8)]
+    assert list(est.feature_names_in_) == list(df.columns)
+
+
+def test_verbose_progress_bar(digits, capsys):
+    make(verbose=1, max_epochs=2).fit(digits[0][:100])
+    err = capsys.readouterr().err
+    assert "VarianceRegDictionaryLearner" in err and "2/2" in err
+
+
+def test_pipeline_gridsearch_parallel(digits):
+    X, y = digits
+    pipe = make_pipeline(make(n_components=16, max_epochs=2), LogisticRegression(max_iter=500))
+    search = GridSearchCV(
+        pipe, {"varianceregdictionarylearner__sparsity_reg": [0.01, 0.05]}, cv=2, n_jobs=2
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        search.fit(X[:400], y[:400])
+    assert search.best_score_ > 0.5
+    # Unsupervised search uses score() (higher is better) without a scoring argument.
+    search = GridSearchCV(make(max_epochs=2), {"n_components": [4, 16]}, cv=2)
+    search.fit(X[:400])
+    assert search.best_params_["n_components"] == 16
+
+
+def test_pickling_does_not_alter_the_estimator(digits):
+    X = digits[0][:100]
+    est = make().fit(X)
+    opt, gen = est._optimizers, est._generator
+    pickle.dumps(est)
+    assert est._optimizers is opt and est._generator is gen

@@ -1,0 +1,97 @@
+"""skdeepsparse.sparse_encode against scikit-learn's sparse_encode."""
+
+import numpy as np
+import pytest
+from sklearn.decomposition import sparse_encode as sk_sparse_encode
+
+from skdeepsparse import sparse_encode
+from skdeepsparse.solvers import fista, lasso_objective, soft_threshold
+
+
+def _objective(X, C, D, alpha):
+    r = X - C @ D
+    return float((0.5 * (r * r).sum(1) + alpha * np.abs(C).sum(1)).sum())
+
+
+@pytest.fixture(scope="module")
+def mnist_problem(mnist_small):
+    """Realistic atoms: unit-norm MNIST training images (coherent, hard)."""
+    X, _, Xt, _ = mnist_small
+    rng = np.random.RandomState(0)
+    D = X[rng.choice(len(X), 64, replace=False)].astype(np.float64)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    return Xt[:300].astype(np.float64), D
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("alpha", [0.3, 1.0])
+def test_reaches_sklearn_objective(mnist_problem, alpha, positive):
+    X, D = mnist_problem
+    ours = sparse_encode(X, D, alpha=alpha, positive=positive)
+    ref = sk_sparse_encode(X, D, alpha=alpha, algorithm="lasso_cd", positive=positive,
+                           max_iter=5000)
+    o, r = _objective(X, ours, D, alpha), _objective(X, ref, D, alpha)
+    assert (o - r) / r <= 1e-4
+    if positive:
+        assert ours.min() >= 0
+    assert ours.shape == ref.shape
+
+
+def test_float32_kept_and_accurate(mnist_problem):
+    X, D = mnist_problem
+    ours = sparse_encode(X.astype(np.float32), D.astype(np.float32), alpha=0.5)
+    assert ours.dtype == np.float32
+    ref = sk_sparse_encode(X, D, alpha=0.5, algorithm="lasso_lars")
+    o, r = _objective(X, ours.astype(np.float64), D, 0.5), _objective(X, ref, D, 0.5)
+    assert (o - r) / r <= 1e-4
+
+
+def test_random_dictionary_and_warm_start():
+    rng = np.random.RandomState(1)
+    D = rng.randn(40, 30)
+    D /= np.linalg.norm(D, axis=1, keepdims=True)
+    X = rng.randn(50, 30)
+    ref = sk_sparse_encode(X, D, alpha=0.2, algorithm="lasso_cd", max_iter=10000)
+    ours = sparse_encode(X, D, alpha=0.2, tol=1e-8)
+    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    warm, n_iter = sparse_encode(X, D, alpha=0.2, init=ours, return_n_iter=True, tol=1e-8)
+    np.testing.assert_allclose(warm, ours, atol=1e-6)
+    assert n_iter <= 10
+
+
+def test_large_alpha_gives_zero_codes():
+    rng = np.random.RandomState(0)
+    D = rng.randn(5, 8)
+    X = rng.randn(4, 8)
+    alpha = np.abs(X @ D.T).max() * 1.01
+    np.testing.assert_array_equal(sparse_encode(X, D, alpha=alpha), 0)
+
+
+def test_input_errors():
+    X, D = np.ones((3, 4)), np.ones((2, 5))
+    with pytest.raises(ValueError, match="n_components, n_features"):
+        sparse_encode(X, D)
+    with pytest.raises(ValueError, match="'alpha' parameter"):
+        sparse_encode(X, np.ones((2, 4)), alpha=-1)
+    with pytest.raises(ValueError, match="init must have shape"):
+        sparse_encode(X, np.ones((2, 4)), init=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        sparse_encode(np.full((3, 4), np.nan), np.ones((2, 4)))
+
+
+def test_generic_fista_solves_lasso():
+    import torch
+
+    rng = np.random.RandomState(0)
+    D = torch.tensor(rng.randn(10, 20))
+    X = torch.tensor(rng.randn(6, 20))
+    G, b = D @ D.T, X @ D.T
+    L = float(torch.linalg.eigvalsh(G)[-1])
+    z, _ = fista(lambda c: c @ G - b, torch.zeros(6, 10, dtype=torch.float64), step=1 / L,
+                 alpha=0.5, max_iter=5000, tol=1e-12)
+    ref = sk_sparse_encode(X.numpy(), D.numpy(), alpha=0.5, algorithm="lasso_cd",
+                           max_iter=10000)
+    assert float(lasso_objective(X, z, D, 0.5).sum()) <= _objective(
+        X.numpy(), ref, D.numpy(), 0.5) * (1 + 1e-6)
+    assert torch.equal(soft_threshold(torch.tensor([-2.0, 0.5, 3.0]), 1.0, positive=True),
+                       torch.tensor([0.0, 0.0, 2.0]))
