@@ -1,0 +1,5 @@
+"""``python -m skdeepsparse``."""
+
+from .cli import main
+
+raise SystemExit(main())
