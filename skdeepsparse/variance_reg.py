@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -294,6 +295,19 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
             )
         if self.fista_step == "auto" and self.decoder != "linear":
             raise ValueError("fista_step='auto' is only available with decoder='linear'.")
+        if self.fista_step != "auto":
+            # The code_reg term alone has curvature 2 * gamma / l: FISTA with a fixed
+            # step oscillates or diverges once step * curvature >= 2.
+            curvature = 2.0 * self.code_reg / self.n_components
+            if self.fista_step * curvature >= 2.0:
+                warnings.warn(
+                    f"fista_step={self.fista_step} is unstable with code_reg={self.code_reg} "
+                    f"and n_components={self.n_components} (step * 2 * code_reg / "
+                    f"n_components = {self.fista_step * curvature:.2f} >= 2); lower "
+                    "fista_step or use fista_step='auto'.",
+                    UserWarning,
+                    stacklevel=3,
+                )
 
     def _on_fit_start(self, X):
         if self.standardize:

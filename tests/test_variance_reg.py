@@ -135,3 +135,10 @@ def test_lr_decay_schedule(mnist_small):
         lr_decay_every=2, lr_decay_factor=0.5, **{**FAST, "max_epochs": 4, "max_inference_iter": 5}
     ).fit(X)
     assert est._optimizers[0].param_groups[0]["lr"] == pytest.approx(FAST["lr_decoder"] * 0.25)
+
+
+def test_unstable_fixed_step_warns(mnist_small):
+    X = mnist_small[0][:100]
+    with pytest.warns(UserWarning, match="unstable"):
+        VarianceRegDictionaryLearner(n_components=16, code_reg=100.0, max_epochs=1,
+                                     max_inference_iter=5, device="cpu").fit(X)
