@@ -12,7 +12,7 @@ from torch import nn
 
 from ._base import BaseSparseEstimator
 from .nn import LISTA, MLP, LinearDictionary, normalize_columns_
-from .solvers import fista, lipschitz_constant
+from .solvers import decoder_recon_grad, fista, linear_recon_grad, lipschitz_constant
 
 __all__ = ["VarianceRegDictionaryLearner"]
 
@@ -385,22 +385,9 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         use_var = variance and self.regularizer == "variance" and Y.shape[0] > 1
         gamma = self.code_reg
         if self.decoder == "linear":
-            W = dec.weight.detach()
-            G = W.T @ W
-            YW = Y @ W
-
-            def recon_grad(Z):
-                return (2.0 / P) * (Z @ G - YW)
+            recon_grad = linear_recon_grad(Y, dec.weight.detach(), 1.0 / P)
         else:
-            for p in dec.parameters():
-                p.requires_grad_(False)
-
-            def recon_grad(Z):
-                with torch.enable_grad():
-                    Zr = Z.detach().requires_grad_(True)
-                    loss = ((Y - dec(Zr)) ** 2).sum() / P
-                    (g,) = torch.autograd.grad(loss, Zr)
-                return g
+            recon_grad = decoder_recon_grad(dec, Y, 1.0 / P)
 
         def grad(Z):
             g = recon_grad(Z)
@@ -413,21 +400,17 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
             return g
 
         if self.fista_step == "auto":
-            L = 2.0 / P * lipschitz_constant(G) + 2.0 * gamma / l
+            W = dec.weight.detach()
+            L = 2.0 / P * lipschitz_constant(W.T @ W) + 2.0 * gamma / l
             if use_var:
                 L += 2.0 * self.variance_reg / (Y.shape[0] - 1)
             step = 1.0 / L
         else:
             step = float(self.fista_step)
-        try:
-            Z, n_it = fista(
-                grad, Z_enc, step=step, alpha=self.sparsity_reg, positive=self.positive_code,
-                max_iter=self.max_inference_iter, tol=self.inference_tol,
-            )
-        finally:
-            if self.decoder != "linear":
-                for p in dec.parameters():
-                    p.requires_grad_(True)
+        Z, n_it = fista(
+            grad, Z_enc, step=step, alpha=self.sparsity_reg, positive=self.positive_code,
+            max_iter=self.max_inference_iter, tol=self.inference_tol,
+        )
         return Z, n_it
 
     # -------------------------------------------------------------- training
