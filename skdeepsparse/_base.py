@@ -104,7 +104,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     Optional hooks: ``_validation_loss(X)`` (default: minus the mean score),
     ``_on_fit_start(X)`` (e.g. to learn a standardisation from the data),
-    ``_on_epoch_end(epoch)`` (schedules) and ``_after_step()``.
+    ``_prepare_training(X, partial)`` (per-call set-up; ``self._batch_rows``
+    then gives each batch's row indices), ``_on_epoch_end(epoch)`` (schedules)
+    and ``_check_params(X)`` (cross-parameter checks).
 
     Common parameters (documented in each estimator): ``batch_size``,
     ``max_epochs``, ``validation_fraction``, ``n_iter_no_change``, ``tol``,
@@ -167,6 +169,14 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     def _on_epoch_end(self, epoch: int) -> None:
         """Called after every completed epoch (0-based ``epoch`` counter)."""
+
+    def _prepare_training(self, X: np.ndarray, partial: bool) -> None:
+        """Called at the start of every ``fit`` / ``partial_fit`` training loop.
+
+        During ``_train_step``, ``self._batch_rows`` holds the row indices of
+        the current batch in ``X`` (for per-sample state such as persistent
+        chains); it is ``None`` outside the loop.
+        """
 
     def _check_params(self, X: np.ndarray) -> None:
         """Cross-parameter checks that the constraint table cannot express."""
@@ -322,6 +332,10 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _torch_dtype(self) -> torch.dtype:
         return next(self.module_.parameters()).dtype
 
+    @property
+    def _np_dtype(self) -> type:
+        return np.float32 if self._torch_dtype == torch.float32 else np.float64
+
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
         # torch.tensor copies, so read-only inputs (joblib memmaps) are safe.
         return torch.tensor(X, dtype=self._torch_dtype, device=self.device_)
@@ -415,6 +429,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     ) -> None:
         """The training loop shared by ``fit`` and ``partial_fit``."""
         self._ensure_optimizers()
+        self._prepare_training(X, partial)
         train_idx, val_idx = self._split(X.shape[0], use_validation)
         X_val = X[val_idx] if val_idx is not None else None
         best_loss, best_state, best_epoch, stale = math.inf, None, None, 0
@@ -433,6 +448,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 sums: dict[str, Any] = {}
                 batches = self._batches(train_idx)
                 for b in batches:
+                    self._batch_rows = b
                     stats = self._train_step(self._to_tensor(X[b]))
                     self.n_steps_ += 1
                     for k, v in stats.items():
@@ -486,6 +502,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 stacklevel=3,
             )
         finally:
+            self._batch_rows = None
             if bar is not None:
                 bar.close()
         if best_state is not None:

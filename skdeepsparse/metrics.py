@@ -73,3 +73,69 @@ def active_components_variance(means, threshold: float = 0.01) -> int:
     The "active units" rule of Burda et al. (2016).
     """
     return int(np.sum(np.asarray(means).var(axis=0) > threshold))
+
+
+def ssim(
+    X_true,
+    X_pred,
+    image_shape: tuple[int, int],
+    *,
+    data_range: float = 1.0,
+    sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> float:
+    """Structural similarity (Wang et al., 2004) per image, averaged.
+
+    Local statistics use an isotropic Gaussian window of std ``sigma`` (11x11
+    taps for ``sigma=1.5``), without the sample-covariance correction; the
+    map is averaged over the pixels at least 5 away from the border (those
+    whose window fits in the image), as in scikit-image's
+    ``structural_similarity(gaussian_weights=True, use_sample_covariance=False)``.
+
+    Parameters
+    ----------
+    X_true, X_pred : array-like of shape (n_samples, n_features)
+        Grey images, one per row, ``n_features == height * width``.
+    image_shape : tuple of int
+        (height, width).
+    data_range : float, default=1.0
+        Peak-to-peak range of the pixels (1 for [0, 1] images).
+    sigma : float, default=1.5
+        Std of the Gaussian window.
+    k1, k2 : float, default=0.01, 0.03
+        The standard stabilising constants: ``C1 = (k1 L)^2``, ``C2 = (k2 L)^2``.
+
+    Returns
+    -------
+    float
+        Mean SSIM in [-1, 1] (1 for identical images).
+    """
+    from scipy.ndimage import gaussian_filter
+
+    h, w = image_shape
+    X_true = np.asarray(X_true, dtype=np.float64)
+    X_pred = np.asarray(X_pred, dtype=np.float64)
+    if X_true.shape != X_pred.shape:
+        raise ValueError(f"Shapes differ: {X_true.shape} vs {X_pred.shape}.")
+    a = X_true.reshape(-1, h, w)
+    b = X_pred.reshape(-1, h, w)
+
+    def blur(v):
+        return gaussian_filter(v, sigma=(0.0, sigma, sigma), truncate=3.5, mode="reflect")
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a**2
+    var_b = blur(b * b) - mu_b**2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = (k1 * data_range) ** 2, (k2 * data_range) ** 2
+    smap = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / (
+        (mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2)
+    )
+    pad = int(3.5 * sigma + 0.5)
+    if h > 2 * pad and w > 2 * pad:
+        smap = smap[:, pad : h - pad, pad : w - pad]
+    return float(smap.reshape(smap.shape[0], -1).mean(axis=1).mean())
+
+
+__all__ += ["ssim"]

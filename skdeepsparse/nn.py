@@ -70,15 +70,19 @@ class MLP(nn.Sequential):
         Whether the output layer has a bias.
     activation : type of nn.Module, default=nn.ReLU
         Hidden activation.
+    zero_bias : bool, default=True
+        Start biases at 0. With False, PyTorch's default (random) bias init is
+        kept, which a generator whose codes start at 0 needs: with zero biases
+        every hidden ReLU would sit at its kink and pass no gradient.
     """
 
     def __init__(self, sizes: Sequence[int], bias_last: bool = True,
-                 activation: type[nn.Module] = nn.ReLU):
+                 activation: type[nn.Module] = nn.ReLU, zero_bias: bool = True):
         layers: list[nn.Module] = []
         for i in range(len(sizes) - 1):
             last = i == len(sizes) - 2
             lin = nn.Linear(sizes[i], sizes[i + 1], bias=bias_last or not last)
-            if lin.bias is not None:
+            if lin.bias is not None and zero_bias:
                 nn.init.zeros_(lin.bias)
             layers.append(lin)
             if not last:

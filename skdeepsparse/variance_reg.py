@@ -370,10 +370,6 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         W = self.module_.decoder.weight.detach().to("cpu", torch.float64).numpy()
         return (W.T * self.scale_).astype(self._np_dtype)
 
-    @property
-    def _np_dtype(self):
-        return np.float32 if self._torch_dtype == torch.float32 else np.float64
-
     # ------------------------------------------------------------- inference
     def _standardize(self, X):
         return (X - self.mean_) / self.scale_
