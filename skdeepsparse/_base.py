@@ -105,8 +105,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     Optional hooks: ``_validation_loss(X)`` (default: minus the mean score),
     ``_on_fit_start(X)`` (e.g. to learn a standardisation from the data),
     ``_prepare_training(X, partial)`` (per-call set-up; ``self._batch_rows``
-    then gives each batch's row indices), ``_on_epoch_end(epoch)`` (schedules)
-    and ``_check_params(X)`` (cross-parameter checks).
+    then gives each batch's row indices), ``_on_epoch_end(epoch)`` (schedules),
+    ``_on_fit_end(X)`` (fitted statistics) and ``_check_params(X)``
+    (cross-parameter checks).
 
     Common parameters (documented in each estimator): ``batch_size``,
     ``max_epochs``, ``validation_fraction``, ``n_iter_no_change``, ``tol``,
@@ -170,6 +171,10 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _on_epoch_end(self, epoch: int) -> None:
         """Called after every completed epoch (0-based ``epoch`` counter)."""
 
+    def _on_fit_end(self, X: np.ndarray) -> None:
+        """Called after a successful ``fit`` / ``partial_fit`` loop, still inside the
+        fit transaction (fitted statistics computed here roll back on failure)."""
+
     def _prepare_training(self, X: np.ndarray, partial: bool) -> None:
         """Called at the start of every ``fit`` / ``partial_fit`` training loop.
 
@@ -215,6 +220,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             if not warm:
                 self._initialize(X)
             self._fit_epochs(X, self.max_epochs, use_validation=True)
+            self._on_fit_end(X)
         return self
 
     def partial_fit(self, X, y=None):
@@ -242,6 +248,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             if first:
                 self._initialize(X)
             self._fit_epochs(X, 1, use_validation=False, partial=True)
+            self._on_fit_end(X)
         return self
 
     def transform(self, X):
@@ -337,8 +344,10 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return np.float32 if self._torch_dtype == torch.float32 else np.float64
 
     def _to_tensor(self, X: np.ndarray) -> torch.Tensor:
-        # torch.tensor copies, so read-only inputs (joblib memmaps) are safe.
-        return torch.tensor(X, dtype=self._torch_dtype, device=self.device_)
+        # torch.tensor copies, so read-only inputs (joblib memmaps) are safe; it
+        # refuses negative strides (X[::-1]), hence ascontiguousarray first.
+        return torch.tensor(np.ascontiguousarray(X), dtype=self._torch_dtype,
+                            device=self.device_)
 
     def _map_batches(self, X: np.ndarray, fn, out_dim: int | None) -> np.ndarray:
         """Apply ``fn`` chunk by chunk so memory stays bounded for any ``len(X)``."""

@@ -1,0 +1,899 @@
+"""Image preprocessing for sparse coding, as scikit-learn transformers.
+
+- :class:`ImagePatches`: random or grid patches from a set of grey images.
+- :func:`whiten_images` / :class:`OlshausenWhitening`: the 1/f whitening filter
+  ``R(f) = f exp(-(f/f0)^4)`` of Olshausen & Field (1996) applied to whole images.
+- :class:`ZCAWhitening`: ZCA (symmetric) whitening of vectors (patches).
+- :class:`PatchNormalizer`: per-sample, global or per-feature standardisation.
+- :class:`LocalContrastNormalizer`: Gaussian local mean subtraction and local
+  contrast division (Evtimova & LeCun's ImageNet patches), per-sample deterministic.
+- :func:`load_natural_image_patches`: whitened natural-image patches from
+  ``natural_images/skimage/`` in ``data_home``, or from the images that ship
+  with scikit-learn (no files needed).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+)
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+__all__ = [
+    "ImagePatches",
+    "OlshausenWhitening",
+    "whiten_images",
+    "ZCAWhitening",
+    "PatchNormalizer",
+    "LocalContrastNormalizer",
+    "rgb_to_gray",
+    "load_natural_image_patches",
+]
+
+
+# --------------------------------------------------------------------- helpers
+def rgb_to_gray(image) -> np.ndarray:
+    """Luminance of an RGB(A) image (ITU-R BT.709 weights); grey images pass through.
+
+    Parameters
+    ----------
+    image : array-like of shape (h, w) or (h, w, 3|4)
+
+    Returns
+    -------
+    ndarray of shape (h, w), float64
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 2:
+        return image
+    if image.ndim == 3 and image.shape[2] in (3, 4):
+        return image[..., :3] @ np.array([0.2125, 0.7154, 0.0721])
+    raise ValueError(f"Expected a (h, w) or (h, w, 3|4) image; got shape {image.shape}.")
+
+
+def _as_image_list(images, image_shape=None, *, name: str = "images") -> list[np.ndarray]:
+    """Validate a set of grey images and return them as a list of 2-D float arrays.
+
+    Accepts a list of 2-D arrays (sizes may differ), a 3-D array (n_images, h, w),
+    or a 2-D array (n_images, h*w) together with ``image_shape``.
+    """
+    if isinstance(images, np.ndarray) or not isinstance(images, (list, tuple)):
+        try:
+            arr = np.asarray(images, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be numeric arrays; got {type(images)}.") from exc
+        if arr.ndim == 2 and image_shape is not None:
+            h, w = image_shape
+            if arr.shape[1] != h * w:
+                raise ValueError(
+                    f"{name} have {arr.shape[1]} features but image_shape={tuple(image_shape)} "
+                    f"needs {h * w}."
+                )
+            arr = arr.reshape(-1, h, w)
+        if arr.ndim != 3:
+            raise ValueError(
+                f"{name} must be a list of 2-D grey images, a 3-D array (n_images, h, w), "
+                f"or a 2-D array (n_images, h*w) with image_shape; got an array of shape "
+                f"{arr.shape}."
+            )
+        imgs = list(arr)
+    else:
+        imgs = []
+        for i, im in enumerate(images):
+            try:
+                a = np.asarray(im, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{name}[{i}] is not a numeric array.") from exc
+            if a.ndim != 2:
+                raise ValueError(
+                    f"{name}[{i}] must be a 2-D grey image; got shape {a.shape} "
+                    "(convert colour images with rgb_to_gray)."
+                )
+            imgs.append(a)
+    if not imgs:
+        raise ValueError(f"{name} is empty.")
+    for i, a in enumerate(imgs):
+        if a.size == 0:
+            raise ValueError(f"{name}[{i}] is empty.")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{name}[{i}] contains NaN or infinity.")
+    return imgs
+
+
+class _ImageTransformerMixin:
+    """Tags of stateless transformers that take sets of images, not 2-D tables."""
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = False
+        return tags
+
+
+# --------------------------------------------------------------------- patches
+class ImagePatches(_ImageTransformerMixin, TransformerMixin, BaseEstimator):
+    """Extract square patches from a set of grey images.
+
+    Stateless, like :class:`sklearn.feature_extraction.image.PatchExtractor`,
+    but for images of different sizes and with a total patch budget.
+
+    Parameters
+    ----------
+    patch_size : int, default=12
+        Side of the square patches.
+    n_patches : int or None, default=None
+        ``method="random"``: number of patches in total, drawn uniformly over
+        all valid positions of all images (so larger images give more). None
+        draws as many as the non-overlapping grid has. ``method="grid"``: if
+        set, keep a random subset of this size of the grid patches.
+    method : {"random", "grid"}, default="random"
+        Random positions, or a regular grid with step ``stride``.
+    stride : int or None, default=None
+        Grid step; None means ``patch_size`` (non-overlapping).
+    image_shape : tuple of int or None, default=None
+        Needed only when images are given as rows of a 2-D array.
+    random_state : int, RandomState instance or None, default=None
+        Positions and subsets. With an int, every call to ``transform`` on the
+        same images gives the same patches.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skdeepsparse.preprocessing import ImagePatches
+    >>> images = [np.random.rand(64, 64), np.random.rand(40, 50)]
+    >>> ImagePatches(patch_size=8, n_patches=100, random_state=0).transform(images).shape
+    (100, 64)
+    """
+
+    _parameter_constraints: dict = {
+        "patch_size": [Interval(Integral, 1, None, closed="left")],
+        "n_patches": [Interval(Integral, 1, None, closed="left"), None],
+        "method": [StrOptions({"random", "grid"})],
+        "stride": [Interval(Integral, 1, None, closed="left"), None],
+        "image_shape": [tuple, list, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, patch_size: int = 12, *, n_patches: int | None = None,
+                 method: str = "random", stride: int | None = None, image_shape=None,
+                 random_state=None):
+        self.patch_size = patch_size
+        self.n_patches = n_patches
+        self.method = method
+        self.stride = stride
+        self.image_shape = image_shape
+        self.random_state = random_state
+
+    def fit(self, X, y=None):
+        """Validate the parameters (nothing is learned).
+
+        Parameters
+        ----------
+        X : list of 2-D arrays or array-like
+            Images.
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Extract the patches.
+
+        Parameters
+        ----------
+        X : list of 2-D arrays, array of shape (n_images, h, w), or array of
+            shape (n_images, h*w) with ``image_shape``
+            Grey images.
+
+        Returns
+        -------
+        patches : ndarray of shape (n_patches, patch_size**2)
+            Float64 (float32 if the images are a float32 array).
+        """
+        self._validate_params()
+        dtype = X.dtype if isinstance(X, np.ndarray) and X.dtype == np.float32 else np.float64
+        images = _as_image_list(X, self.image_shape)
+        p = self.patch_size
+        for i, im in enumerate(images):
+            if im.shape[0] < p or im.shape[1] < p:
+                raise ValueError(
+                    f"Image {i} has shape {im.shape}, smaller than patch_size={p}."
+                )
+        rng = check_random_state(self.random_state)
+        step = self.stride or p
+        if self.method == "grid":
+            coords = []
+            for i, im in enumerate(images):
+                rows = np.arange(0, im.shape[0] - p + 1, step)
+                cols = np.arange(0, im.shape[1] - p + 1, step)
+                r, c = np.meshgrid(rows, cols, indexing="ij")
+                coords.append(np.stack([np.full(r.size, i), r.ravel(), c.ravel()], 1))
+            coords = np.concatenate(coords)
+            if self.n_patches is not None and self.n_patches < len(coords):
+                coords = coords[np.sort(rng.choice(len(coords), self.n_patches, replace=False))]
+        else:
+            n_pos = np.array([(im.shape[0] - p + 1) * (im.shape[1] - p + 1) for im in images])
+            n = self.n_patches
+            if n is None:
+                n = int(sum((im.shape[0] // p) * (im.shape[1] // p) for im in images))
+            which = rng.choice(len(images), size=n, p=n_pos / n_pos.sum())
+            rows = np.empty(n, dtype=np.int64)
+            cols = np.empty(n, dtype=np.int64)
+            for i, im in enumerate(images):
+                sel = which == i
+                rows[sel] = rng.randint(0, im.shape[0] - p + 1, size=sel.sum())
+                cols[sel] = rng.randint(0, im.shape[1] - p + 1, size=sel.sum())
+            coords = np.stack([which, rows, cols], 1)
+        out = np.empty((len(coords), p * p), dtype=dtype)
+        for k, (i, r, c) in enumerate(coords):
+            out[k] = images[i][r:r + p, c:c + p].ravel()
+        return out
+
+
+# ------------------------------------------------------------------- whitening
+def _olshausen_filter(shape: tuple[int, int], f0: float) -> np.ndarray:
+    fy = np.fft.fftfreq(shape[0])[:, None]
+    fx = np.fft.fftfreq(shape[1])[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    return f * np.exp(-((f / f0) ** 4))
+
+
+def whiten_images(images, *, f0: float = 0.4, pad: int = 16, normalize: bool = True,
+                  image_shape=None) -> list[np.ndarray]:
+    """Whiten grey images with the filter ``R(f) = f exp(-(f/f0)^4)``.
+
+    The filter of Olshausen & Field (1996): the ramp ``f`` flattens the ~1/f
+    amplitude spectrum of natural images, and the quartic roll-off removes the
+    highest frequencies (noise, aliasing). Frequencies are radial, in cycles
+    per pixel (Nyquist = 0.5); Olshausen & Field's 200 cycles/picture for
+    512-pixel images is ``f0 ~ 0.4``. The filter is zero at DC, so each whitened
+    image has zero mean.
+
+    Parameters
+    ----------
+    images : list of 2-D arrays or array of shape (n_images, h, w)
+        Grey images.
+    f0 : float, default=0.4
+        Roll-off frequency in cycles per pixel.
+    pad : int, default=16
+        Reflect-padding (pixels) before the FFT, cropped afterwards; reduces the
+        wrap-around artefacts at the borders.
+    normalize : bool, default=True
+        Divide each whitened image by its standard deviation.
+    image_shape : tuple of int, default=None
+        Needed only when images are rows of a 2-D array.
+
+    Returns
+    -------
+    list of ndarray
+        Whitened images, each of its input's shape, float64.
+    """
+    if not (isinstance(f0, Real) and f0 > 0):
+        raise ValueError(f"f0 must be a positive float (cycles per pixel); got {f0!r}.")
+    if not (isinstance(pad, Integral) and pad >= 0):
+        raise ValueError(f"pad must be a non-negative int; got {pad!r}.")
+    out = []
+    for im in _as_image_list(images, image_shape):
+        h, w = im.shape
+        q = min(pad, h - 1, w - 1)
+        big = np.pad(im - im.mean(), q, mode="reflect") if q > 0 else im - im.mean()
+        filt = _olshausen_filter(big.shape, f0)
+        white = np.real(np.fft.ifft2(np.fft.fft2(big) * filt))[q:q + h, q:q + w]
+        if normalize:
+            std = white.std()
+            white = white / std if std > 0 else white
+        out.append(white)
+    return out
+
+
+class OlshausenWhitening(_ImageTransformerMixin, TransformerMixin, BaseEstimator):
+    """Whole-image 1/f whitening (Olshausen & Field 1996) as a stateless transformer.
+
+    See :func:`whiten_images` for the filter.
+
+    Parameters
+    ----------
+    f0 : float, default=0.4
+        Roll-off frequency in cycles per pixel.
+    pad : int, default=16
+        Reflect-padding before the FFT.
+    normalize : bool, default=True
+        Scale each whitened image to unit standard deviation.
+    image_shape : tuple of int or None, default=None
+        Needed only when images are rows of a 2-D array (the output then has
+        the same 2-D layout).
+    """
+
+    _parameter_constraints: dict = {
+        "f0": [Interval(Real, 0, None, closed="neither")],
+        "pad": [Interval(Integral, 0, None, closed="left")],
+        "normalize": ["boolean"],
+        "image_shape": [tuple, list, None],
+    }
+
+    def __init__(self, f0: float = 0.4, *, pad: int = 16, normalize: bool = True,
+                 image_shape=None):
+        self.f0 = f0
+        self.pad = pad
+        self.normalize = normalize
+        self.image_shape = image_shape
+
+    def fit(self, X, y=None):
+        """Validate the parameters (nothing is learned).
+
+        Parameters
+        ----------
+        X : images
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        return self
+
+    def transform(self, X):
+        """Whiten the images.
+
+        Parameters
+        ----------
+        X : list of 2-D arrays, array (n_images, h, w), or array (n_images, h*w)
+            with ``image_shape``
+
+        Returns
+        -------
+        list of ndarray, or ndarray of the input's shape when the input is an array
+        """
+        self._validate_params()
+        out = whiten_images(X, f0=self.f0, pad=self.pad, normalize=self.normalize,
+                            image_shape=self.image_shape)
+        if isinstance(X, np.ndarray):
+            return np.stack(out).reshape(X.shape).astype(
+                X.dtype if X.dtype == np.float32 else np.float64)
+        return out
+
+
+class ZCAWhitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """ZCA (zero-phase, symmetric) whitening of vectors such as image patches.
+
+    ``W = U diag(1/sqrt(lambda + eps)) U^T`` from the eigendecomposition
+    ``C = U diag(lambda) U^T`` of the training covariance: whitened data have
+    (nearly) identity covariance while staying as close as possible to the
+    input (same pixel layout, so whitened patches still look like patches).
+
+    Parameters
+    ----------
+    epsilon : float, default=1e-2
+        Regularisation added to the eigenvalues, as a fraction of their mean;
+        it damps the smallest-variance (noisiest) directions.
+    center : bool, default=True
+        Subtract the per-feature training mean.
+    copy : bool, default=True
+        Unused; kept for API symmetry with scikit-learn scalers.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (n_features,)
+    whitening_ : ndarray of shape (n_features, n_features)
+        ``transform(X) = (X - mean_) @ whitening_``.
+    dewhitening_ : ndarray of shape (n_features, n_features)
+        ``inverse_transform(Y) = Y @ dewhitening_ + mean_``.
+    explained_variance_ : ndarray of shape (n_features,)
+        Eigenvalues of the covariance, decreasing.
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: dict = {
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "center": ["boolean"],
+        "copy": ["boolean"],
+    }
+
+    def __init__(self, epsilon: float = 1e-2, *, center: bool = True, copy: bool = True):
+        self.epsilon = epsilon
+        self.center = center
+        self.copy = copy
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def fit(self, X, y=None):
+        """Learn the mean and the whitening matrix.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        X64 = X.astype(np.float64)
+        self.mean_ = X64.mean(0) if self.center else np.zeros(X.shape[1])
+        Xc = X64 - self.mean_
+        cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
+        evals, evecs = np.linalg.eigh(cov)
+        evals = np.clip(evals[::-1], 0.0, None)
+        evecs = evecs[:, ::-1]
+        eps = self.epsilon * evals.mean() if evals.mean() > 0 else self.epsilon
+        eps = max(eps, np.finfo(np.float64).tiny)
+        self.explained_variance_ = evals
+        self.whitening_ = (evecs / np.sqrt(evals + eps)) @ evecs.T
+        self.dewhitening_ = (evecs * np.sqrt(evals + eps)) @ evecs.T
+        return self
+
+    def transform(self, X):
+        """Whiten ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), in the dtype of ``X``
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return ((X - self.mean_) @ self.whitening_).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Undo the whitening.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        from sklearn.utils import check_array
+
+        X = check_array(X, dtype=[np.float64, np.float32])
+        if X.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"X has {X.shape[1]} features, but ZCAWhitening is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return (X @ self.dewhitening_ + self.mean_).astype(X.dtype, copy=False)
+
+
+class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Standardise patches: per sample, with one global scalar, or per feature.
+
+    Parameters
+    ----------
+    method : {"sample", "global", "feature"}, default="global"
+        ``"sample"``: each row gets its own mean and std (stateless; contrast
+        normalisation). ``"global"``: one scalar mean and std learned on the
+        training data (the z-score of Barello et al.). ``"feature"``: one mean
+        and std per feature (as in Fallah & Rozell).
+    center : bool, default=True
+        Subtract the mean.
+    scale : bool, default=True
+        Divide by the standard deviation.
+    eps : float, default=1e-8
+        Added to the standard deviation.
+
+    Attributes
+    ----------
+    mean_, scale_ : float or ndarray of shape (n_features,)
+        Learned statistics (``"global"``: scalars; ``"feature"``: per
+        feature; ``"sample"``: not set).
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: dict = {
+        "method": [StrOptions({"sample", "global", "feature"})],
+        "center": ["boolean"],
+        "scale": ["boolean"],
+        "eps": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, method: str = "global", *, center: bool = True, scale: bool = True,
+                 eps: float = 1e-8):
+        self.method = method
+        self.center = center
+        self.scale = scale
+        self.eps = eps
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def fit(self, X, y=None):
+        """Learn the statistics (``"global"``, ``"feature"``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32]).astype(np.float64)
+        if self.method == "global":
+            self.mean_ = float(X.mean()) if self.center else 0.0
+            self.scale_ = float(np.sqrt(((X - self.mean_) ** 2).mean())) + self.eps \
+                if self.scale else 1.0
+        elif self.method == "feature":
+            self.mean_ = X.mean(0) if self.center else np.zeros(X.shape[1])
+            self.scale_ = np.sqrt(((X - self.mean_) ** 2).mean(0)) + self.eps \
+                if self.scale else np.ones(X.shape[1])
+        return self
+
+    def _stats(self, X):
+        if self.method == "sample":
+            mean = X.mean(1, keepdims=True) if self.center else 0.0
+            scale = np.sqrt(((X - mean) ** 2).mean(1, keepdims=True)) + self.eps \
+                if self.scale else 1.0
+            return mean, scale
+        return self.mean_, self.scale_
+
+    def transform(self, X):
+        """Standardise ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features), in the dtype of ``X``
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X64 = X.astype(np.float64)
+        mean, scale = self._stats(X64)
+        if self.method == "sample" and self.scale:
+            scale = np.where(scale > self.eps, scale, 1.0)
+        return ((X64 - mean) / scale).astype(X.dtype, copy=False)
+
+    def inverse_transform(self, X):
+        """Undo the standardisation (``"global"`` and ``"feature"`` only).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        if self.method == "sample":
+            raise ValueError(
+                "PatchNormalizer(method='sample') cannot be inverted: the per-sample "
+                "statistics are not stored. Use method='global' or 'feature'."
+            )
+        from sklearn.utils import check_array
+
+        X = check_array(X, dtype=[np.float64, np.float32])
+        return (X.astype(np.float64) * self.scale_ + self.mean_).astype(X.dtype, copy=False)
+
+
+# --------------------------------------------------- local contrast normalisation
+def _gaussian_kernel(size: int, sigma: float) -> np.ndarray:
+    ax = np.arange(size) - (size - 1) / 2.0
+    g = np.exp(-(ax**2) / (2.0 * sigma**2))
+    k = np.outer(g, g)
+    return k / k.sum()
+
+
+def _filter_valid(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Valid 2-D correlation of a stack (n, h, w) with a (k, k) kernel."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    windows = sliding_window_view(images, kernel.shape, axis=(1, 2))
+    return np.einsum("nijkl,kl->nij", windows, kernel, optimize=True)
+
+
+def _filter_same(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    k = kernel.shape[0]
+    lo, hi = (k - 1) // 2, k // 2
+    padded = np.pad(images, ((0, 0), (lo, hi), (lo, hi)), mode="reflect")
+    return _filter_valid(padded, kernel)
+
+
+class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Local contrast normalisation with a Gaussian window (Jarrett et al. 2009).
+
+    For each image ``x``: ``v = x - G * x`` (local mean removed), then
+    ``y = v / max(sqrt(G * v^2), c)`` with ``G`` a normalised Gaussian window
+    and ``c`` a floor. Evtimova & LeCun use a 13x13 window with sigma 5 and
+    valid convolutions (52 -> 40 -> 28 pixels) and take for ``c`` the mean
+    local std of the current batch, which makes a sample's output depend on
+    its batch. Here ``c`` is learned once in ``fit`` (the mean local std on
+    the training images, floored at ``min_std``), so ``transform`` is
+    per-sample deterministic.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(h, w)`` of the images given as rows of ``X``.
+    kernel_size : int, default=13
+        Side of the Gaussian window.
+    sigma : float, default=5.0
+        Standard deviation of the window in pixels.
+    mode : {"valid", "same"}, default="valid"
+        ``"valid"``: each filtering shrinks the image by ``kernel_size - 1``
+        (output ``h - 2(kernel_size - 1)``); ``"same"``: reflect padding keeps
+        the size.
+    std_floor : "fit" or float, default="fit"
+        ``c``: ``"fit"`` learns it as above; a float fixes it.
+    min_std : float, default=1e-4
+        Lower bound of the floor.
+
+    Attributes
+    ----------
+    std_floor_ : float
+        The floor ``c`` in use.
+    output_shape_ : tuple of int
+        Shape of the output images.
+    n_features_in_ : int
+    """
+
+    _parameter_constraints: dict = {
+        "image_shape": [tuple, list],
+        "kernel_size": [Interval(Integral, 1, None, closed="left")],
+        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "mode": [StrOptions({"valid", "same"})],
+        "std_floor": [StrOptions({"fit"}), Interval(Real, 0, None, closed="left")],
+        "min_std": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, image_shape=(28, 28), *, kernel_size: int = 13, sigma: float = 5.0,
+                 mode: str = "valid", std_floor="fit", min_std: float = 1e-4):
+        self.image_shape = image_shape
+        self.kernel_size = kernel_size
+        self.sigma = sigma
+        self.mode = mode
+        self.std_floor = std_floor
+        self.min_std = min_std
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _check_shape(self, n_features: int) -> tuple[int, int]:
+        shape = tuple(self.image_shape)
+        if len(shape) != 2 or any(not isinstance(s, Integral) or s < 1 for s in shape):
+            raise ValueError(f"image_shape must be (h, w) positive ints; got {self.image_shape!r}.")
+        h, w = shape
+        if h * w != n_features:
+            raise ValueError(
+                f"X has {n_features} features but image_shape={shape} needs {h * w}."
+            )
+        shrink = 2 * (self.kernel_size - 1) if self.mode == "valid" else 0
+        if h - shrink < 1 or w - shrink < 1:
+            raise ValueError(
+                f"Images of shape {shape} are too small for kernel_size={self.kernel_size} "
+                "with mode='valid'; use a smaller kernel or mode='same'."
+            )
+        if self.mode == "same" and (h < self.kernel_size or w < self.kernel_size):
+            raise ValueError(
+                f"Images of shape {shape} are smaller than kernel_size={self.kernel_size}."
+            )
+        return h, w
+
+    def _local(self, X: np.ndarray):
+        h, w = self._check_shape(X.shape[1])
+        imgs = X.astype(np.float64).reshape(-1, h, w)
+        kern = _gaussian_kernel(self.kernel_size, self.sigma)
+        filt = _filter_valid if self.mode == "valid" else _filter_same
+        k = self.kernel_size - 1 if self.mode == "valid" else 0
+        lo, hi = k // 2, k - k // 2
+        centre = imgs[:, lo:imgs.shape[1] - hi, lo:imgs.shape[2] - hi]
+        v = centre - filt(imgs, kern)
+        std = np.sqrt(np.clip(filt(v**2, kern), 0.0, None))
+        v = v[:, lo:v.shape[1] - hi, lo:v.shape[2] - hi]
+        return v, std
+
+    def fit(self, X, y=None):
+        """Learn the contrast floor.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, h*w)
+        y : Ignored
+
+        Returns
+        -------
+        self : object
+        """
+        self._validate_params()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        v, std = self._local(X)
+        if self.std_floor == "fit":
+            self.std_floor_ = max(float(std.mean()), self.min_std)
+        else:
+            self.std_floor_ = max(float(self.std_floor), self.min_std)
+        self.output_shape_ = tuple(v.shape[1:])
+        return self
+
+    @property
+    def _n_features_out(self):
+        return int(np.prod(self.output_shape_))
+
+    def transform(self, X):
+        """Normalise ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, h*w)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, prod(output_shape_)), in the dtype of ``X``
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        v, std = self._local(X)
+        out = v / np.maximum(std, self.std_floor_)
+        return out.reshape(X.shape[0], -1).astype(X.dtype, copy=False)
+
+
+# ------------------------------------------------------------------- loaders
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _load_image_files(folder: Path) -> tuple[list[np.ndarray], list[str]]:
+    from PIL import Image
+
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
+    images, names = [], []
+    for path in files:
+        with Image.open(path) as im:
+            arr = np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
+        images.append(rgb_to_gray(arr.astype(np.float64) / 255.0))
+        names.append(path.name)
+    return images, names
+
+
+def _load_sklearn_images() -> tuple[list[np.ndarray], list[str]]:
+    from sklearn.datasets import load_sample_images
+
+    data = load_sample_images()
+    names = [Path(f).name for f in data.filenames]
+    return [rgb_to_gray(im / 255.0) for im in data.images], names
+
+
+def load_natural_image_patches(
+    patch_size: int = 12,
+    n_patches: int = 50_000,
+    *,
+    whiten: bool = True,
+    f0: float = 0.4,
+    normalize: str | None = "global",
+    pixel_std: float = 1.0,
+    min_variance_ratio: float | None = None,
+    source: str = "auto",
+    data_home=None,
+    random_state=0,
+    dtype=np.float32,
+    return_images: bool = False,
+) -> Bunch:
+    """Natural-image patches for sparse coding (Olshausen & Field style).
+
+    Grey images are whitened whole with :func:`whiten_images` (each scaled to
+    unit variance), then ``n_patches`` square patches are drawn at random
+    positions with :class:`ImagePatches`.
+
+    Parameters
+    ----------
+    patch_size : int, default=12
+        Side of the patches (12 gives the 144-pixel patches of the SVAE papers).
+    n_patches : int, default=50000
+        Number of patches.
+    whiten : bool, default=True
+        Apply the ``f exp(-(f/f0)^4)`` whitening filter to the images first.
+        Without it, pixels are in [0, 1] before ``normalize``.
+    f0 : float, default=0.4
+        Roll-off of the whitening filter, cycles per pixel.
+    normalize : {"global", "sample"} or None, default="global"
+        ``"global"``: subtract the mean and divide by the std of all patch
+        pixels (one scalar each, as Barello et al.); ``"sample"``: each patch
+        to zero mean and unit std; None: leave as is.
+    pixel_std : float, default=1.0
+        With ``normalize="global"``, the standard deviation of the pixels after
+        normalisation. Olshausen's whitened ``IMAGES.mat`` have pixel variance
+        0.1 (``pixel_std=0.1**0.5``), the scale for which the SVAE references
+        chose their likelihood noise e^-2.
+    min_variance_ratio : float or None, default=None
+        Drop patches whose variance is below this fraction of the mean patch
+        variance (Barello et al. use 0.1); the result then has fewer than
+        ``n_patches`` rows.
+    source : {"auto", "files", "sklearn"}, default="auto"
+        ``"files"``: every PNG/JPEG in ``<data_home>/natural_images/skimage/``
+        (eight CC0/public-domain photographs from scikit-image);
+        ``"sklearn"``: the two photographs that ship inside scikit-learn
+        (``load_sample_images``: china, flower), needing no files;
+        ``"auto"``: the files when present, else scikit-learn's images.
+    data_home : str or path-like, default=None
+        See :func:`skdeepsparse.datasets.get_data_home`.
+    random_state : int, RandomState instance or None, default=0
+        Patch positions.
+    dtype : numpy dtype, default=np.float32
+    return_images : bool, default=False
+        Also return the (whitened) grey images under ``images``.
+
+    Returns
+    -------
+    Bunch
+        ``data`` (n, patch_size**2), ``images_shape`` (patch_size, patch_size),
+        ``image_names``, ``source`` ("files" or "sklearn"), ``offset`` and
+        ``scale`` (``data = (patches - offset) / scale`` with ``"global"``, else 0
+        and 1), and ``images`` when ``return_images``.
+    """
+    from .datasets import get_data_home
+
+    if source not in ("auto", "files", "sklearn"):
+        raise ValueError(f"source must be 'auto', 'files' or 'sklearn'; got {source!r}.")
+    if normalize not in ("global", "sample", None):
+        raise ValueError(f"normalize must be 'global', 'sample' or None; got {normalize!r}.")
+    if not (isinstance(pixel_std, Real) and pixel_std > 0):
+        raise ValueError(f"pixel_std must be a positive float; got {pixel_std!r}.")
+    if not (isinstance(n_patches, Integral) and n_patches >= 1):
+        raise ValueError(f"n_patches must be a positive int; got {n_patches!r}.")
+    folder = get_data_home(data_home) / "natural_images" / "skimage"
+    has_files = folder.is_dir() and any(
+        p.suffix.lower() in _IMAGE_SUFFIXES for p in folder.iterdir()
+    )
+    if source == "files" and not has_files:
+        raise FileNotFoundError(
+            f"No PNG/JPEG images found in {folder}. Pass data_home= (or set "
+            "SKDEEPSPARSE_DATA) to the folder that contains 'natural_images/skimage/', "
+            "or use source='sklearn' for the images shipped with scikit-learn."
+        )
+    if source == "files" or (source == "auto" and has_files):
+        images, names = _load_image_files(folder)
+        used = "files"
+    else:
+        images, names = _load_sklearn_images()
+        used = "sklearn"
+    if whiten:
+        images = whiten_images(images, f0=f0)
+    X = ImagePatches(patch_size, n_patches=n_patches, random_state=random_state).transform(images)
+    if min_variance_ratio is not None:
+        var = X.var(1)
+        X = X[var >= min_variance_ratio * var.mean()]
+    offset, scale = 0.0, 1.0
+    if normalize == "global":
+        offset, scale = float(X.mean()), float(X.std()) / pixel_std
+        X = (X - offset) / scale
+    elif normalize == "sample":
+        X = PatchNormalizer("sample").fit_transform(X)
+    bunch = Bunch(
+        data=X.astype(dtype), images_shape=(patch_size, patch_size), image_names=names,
+        source=used, offset=offset, scale=scale,
+    )
+    if return_images:
+        bunch.images = images
+    return bunch

@@ -1,0 +1,282 @@
+"""Tests of skdeepsparse.preprocessing (patches, whitening, normalisation, loader)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skdeepsparse.preprocessing import (
+    ImagePatches,
+    LocalContrastNormalizer,
+    OlshausenWhitening,
+    PatchNormalizer,
+    ZCAWhitening,
+    load_natural_image_patches,
+    rgb_to_gray,
+    whiten_images,
+)
+
+# LocalContrastNormalizer is not in this list: it needs rows that are images of
+# a declared shape, while the checks feed arbitrary widths (1..10 features). It is
+# tested directly below (determinism per sample, pickling, pipeline, dtypes).
+# ImagePatches and OlshausenWhitening take sets of images (3-D input), tagged as
+# such, so sklearn runs only its generic checks on them (as for PatchExtractor).
+CHECKED = [
+    ZCAWhitening(),
+    ZCAWhitening(epsilon=0.0, center=False),
+    PatchNormalizer("global"),
+    PatchNormalizer("sample"),
+    PatchNormalizer("feature", center=False),
+    ImagePatches(4, n_patches=10, random_state=0),
+    OlshausenWhitening(),
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+# ---------------------------------------------------------------- patches
+def test_image_patches_random_reproducible_and_exact():
+    rng = np.random.RandomState(0)
+    images = [rng.rand(30, 40), rng.rand(20, 20)]
+    ext = ImagePatches(5, n_patches=200, random_state=3)
+    P1, P2 = ext.transform(images), ext.transform(images)
+    assert P1.shape == (200, 25)
+    np.testing.assert_array_equal(P1, P2)
+    assert not np.array_equal(P1, ImagePatches(5, n_patches=200, random_state=4).transform(images))
+    # every patch is a true window of one of the images
+    windows = set()
+    for im in images:
+        for r in range(im.shape[0] - 4):
+            for c in range(im.shape[1] - 4):
+                windows.add(im[r:r + 5, c:c + 5].tobytes())
+    assert all(p.reshape(5, 5).tobytes() in windows for p in P1)
+
+
+def test_image_patches_grid_counts_and_layout():
+    img = np.arange(12 * 18, dtype=float).reshape(12, 18)
+    P = ImagePatches(6, method="grid").transform([img])
+    assert P.shape == (2 * 3, 36)
+    np.testing.assert_array_equal(P[1].reshape(6, 6), img[0:6, 6:12])
+    P = ImagePatches(6, method="grid", stride=3).transform(img[None])
+    assert P.shape == (3 * 5, 36)
+    P = ImagePatches(6, method="grid", stride=3, n_patches=4, random_state=0).transform([img])
+    assert P.shape == (4, 36)
+    # rows of a 2-D array with image_shape
+    P = ImagePatches(6, method="grid", image_shape=(12, 18)).transform(img.reshape(1, -1))
+    assert P.shape == (6, 36)
+
+
+def test_image_patches_float32_kept():
+    X = np.random.RandomState(0).rand(3, 10, 10).astype(np.float32)
+    assert ImagePatches(4, n_patches=5, random_state=0).transform(X).dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "images, kwargs, match",
+    [
+        ([np.zeros((3, 3))], {"patch_size": 4}, "smaller than patch_size"),
+        ([np.zeros(9)], {}, "2-D grey image"),
+        (np.zeros((2, 9)), {}, "image_shape"),
+        (np.zeros((2, 9)), {"image_shape": (2, 2)}, "needs 4"),
+        ([], {}, "empty"),
+        ([np.full((20, 20), np.nan)], {}, "NaN"),
+    ],
+)
+def test_image_patches_bad_input(images, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ImagePatches(**{"patch_size": 4, "n_patches": 3, **kwargs}).transform(images)
+
+
+def test_image_patches_bad_param():
+    with pytest.raises(ValueError, match="method"):
+        ImagePatches(method="tiles").transform([np.zeros((20, 20))])
+
+
+# -------------------------------------------------------------- whitening
+def test_olshausen_filter_gain_on_cosines():
+    """A periodic cosine at radial frequency f comes out scaled by R(f) = f exp(-(f/f0)^4)."""
+    n = 64
+    yy, xx = np.mgrid[0:n, 0:n]
+    f0 = 0.4
+    for k in (2, 8, 20):
+        f = k / n
+        img = np.cos(2 * np.pi * f * xx)
+        out = whiten_images([img], f0=f0, pad=0, normalize=False)[0]
+        gain = out.std() / img.std()
+        assert gain == pytest.approx(f * np.exp(-((f / f0) ** 4)), rel=1e-6)
+
+
+def test_whitening_flattens_natural_like_spectrum():
+    """A 1/f image has a falling spectrum; after whitening mid frequencies are flat."""
+    rng = np.random.RandomState(0)
+    n = 128
+    fy = np.fft.fftfreq(n)[:, None]
+    fx = np.fft.fftfreq(n)[None, :]
+    f = np.sqrt(fx**2 + fy**2)
+    f[0, 0] = 1.0
+    spec = (rng.randn(n, n) + 1j * rng.randn(n, n)) / f
+    img = np.real(np.fft.ifft2(spec))
+    white = whiten_images([img], pad=0)[0]
+    assert white.mean() == pytest.approx(0.0, abs=1e-10)
+    assert white.std() == pytest.approx(1.0)
+
+    def band_power(im, lo, hi):
+        P = np.abs(np.fft.fft2(im)) ** 2
+        return P[(f >= lo) & (f < hi)].mean()
+
+    raw_ratio = band_power(img, 0.02, 0.04) / band_power(img, 0.16, 0.2)
+    white_ratio = band_power(white, 0.02, 0.04) / band_power(white, 0.16, 0.2)
+    assert raw_ratio > 20
+    assert 0.3 < white_ratio < 3
+
+
+def test_olshausen_transformer_array_and_list():
+    rng = np.random.RandomState(0)
+    X = rng.rand(2, 32, 32)
+    out = OlshausenWhitening().fit_transform(X)
+    assert out.shape == X.shape
+    lst = OlshausenWhitening().transform(list(X))
+    np.testing.assert_allclose(out[1], lst[1])
+    flat = OlshausenWhitening(image_shape=(32, 32)).transform(X.reshape(2, -1))
+    assert flat.shape == (2, 32 * 32)
+    with pytest.raises(ValueError, match="f0"):
+        whiten_images([X[0]], f0=-1)
+
+
+def test_zca_whitens_and_inverts():
+    rng = np.random.RandomState(0)
+    A = rng.randn(6, 6)
+    X = rng.randn(5000, 6) @ A + 3.0
+    zca = ZCAWhitening(epsilon=0.0).fit(X)
+    Y = zca.transform(X)
+    np.testing.assert_allclose(np.cov(Y.T), np.eye(6), atol=1e-6)
+    np.testing.assert_allclose(zca.whitening_, zca.whitening_.T, atol=1e-10)
+    np.testing.assert_allclose(zca.inverse_transform(Y), X, atol=1e-8)
+    # ZCA is the whitening closest to the input: no rotation, so each output
+    # coordinate stays most correlated with its own input coordinate.
+    C = np.corrcoef(X.T, Y.T)[:6, 6:]
+    assert np.all(np.argmax(np.abs(C), axis=0) == np.arange(6))
+    # regularisation damps the weak directions
+    Y_reg = ZCAWhitening(epsilon=0.5).fit_transform(X)
+    assert np.linalg.eigvalsh(np.cov(Y_reg.T)).max() < 1.0
+
+
+def test_zca_wrong_width():
+    rng = np.random.RandomState(0)
+    zca = ZCAWhitening().fit(rng.rand(20, 4))
+    with pytest.raises(ValueError, match="4 features"):
+        zca.transform(rng.rand(3, 5))
+    with pytest.raises(ValueError, match="4 features"):
+        zca.inverse_transform(rng.rand(3, 5))
+
+
+# ------------------------------------------------------------ normalisers
+def test_patch_normalizer_modes():
+    rng = np.random.RandomState(0)
+    X = rng.rand(50, 8) * 5 + 2
+    Y = PatchNormalizer("sample").fit_transform(X)
+    np.testing.assert_allclose(Y.mean(1), 0, atol=1e-12)
+    np.testing.assert_allclose(Y.std(1), 1, rtol=1e-6)
+    g = PatchNormalizer("global").fit(X)
+    Yg = g.transform(X)
+    assert Yg.mean() == pytest.approx(0, abs=1e-12)
+    assert Yg.std() == pytest.approx(1, rel=1e-6)
+    np.testing.assert_allclose(g.inverse_transform(Yg), X)
+    fe = PatchNormalizer("feature").fit(X)
+    np.testing.assert_allclose(fe.transform(X).std(0), 1, rtol=1e-6)
+    np.testing.assert_allclose(fe.inverse_transform(fe.transform(X)), X)
+    # constant rows do not divide by zero
+    Z = PatchNormalizer("sample").fit_transform(np.ones((3, 4)))
+    assert np.all(Z == 0)
+    with pytest.raises(ValueError, match="cannot be inverted"):
+        PatchNormalizer("sample").fit(X).inverse_transform(X)
+
+
+def test_local_contrast_normalizer():
+    rng = np.random.RandomState(0)
+    imgs = rng.rand(20, 40, 40)
+    X = imgs.reshape(20, -1)
+    lcn = LocalContrastNormalizer(image_shape=(40, 40), kernel_size=7, sigma=2.0).fit(X)
+    Y = lcn.transform(X)
+    assert lcn.output_shape_ == (40 - 12, 40 - 12)
+    assert Y.shape == (20, 28 * 28)
+    assert lcn.get_feature_names_out().shape == (28 * 28,)
+    # per-sample deterministic: a subset gives the same rows
+    np.testing.assert_allclose(lcn.transform(X[5:9]), Y[5:9])
+    # the learned floor is the mean local std, so some pixels are floored
+    assert lcn.std_floor_ > 0
+    # contrast invariance where the local std exceeds the floor
+    free = LocalContrastNormalizer(image_shape=(40, 40), kernel_size=7, sigma=2.0,
+                                   std_floor=0.0, min_std=1e-12).fit(X)
+    np.testing.assert_allclose(free.transform(3 * X[:2] + 1), free.transform(X[:2]),
+                               rtol=1e-6, atol=1e-8)
+    assert not np.allclose(lcn.transform(3 * X[:2] + 1), Y[:2])
+    # a constant image has no local contrast
+    np.testing.assert_allclose(lcn.transform(np.full((1, 1600), 0.7)), 0.0, atol=1e-12)
+    same = LocalContrastNormalizer(image_shape=(40, 40), mode="same").fit(X)
+    assert same.transform(X).shape == (20, 1600)
+    assert lcn.transform(X.astype(np.float32)).dtype == np.float32
+    lcn2 = pickle.loads(pickle.dumps(lcn))
+    np.testing.assert_array_equal(lcn2.transform(X), Y)
+    with pytest.raises(ValueError, match="too small"):
+        LocalContrastNormalizer(image_shape=(10, 10)).fit(np.zeros((2, 100)))
+    with pytest.raises(ValueError, match="needs 1600"):
+        LocalContrastNormalizer(image_shape=(40, 40)).fit(np.zeros((2, 100)))
+    pipe = make_pipeline(LocalContrastNormalizer(image_shape=(40, 40), kernel_size=5),
+                         ZCAWhitening())
+    assert pipe.fit_transform(X).shape == (20, 32 * 32)
+
+
+def test_rgb_to_gray():
+    rgb = np.zeros((2, 3, 3))
+    rgb[..., 1] = 1.0
+    np.testing.assert_allclose(rgb_to_gray(rgb), 0.7154)
+    with pytest.raises(ValueError, match="image"):
+        rgb_to_gray(np.zeros((2, 3, 5)))
+
+
+# ----------------------------------------------------------------- loader
+def test_loader_embedded_default_needs_no_files(tmp_path):
+    b = load_natural_image_patches(patch_size=8, n_patches=3000, data_home=tmp_path)
+    assert b.source == "sklearn"
+    assert b.data.shape == (3000, 64) and b.data.dtype == np.float32
+    assert b.images_shape == (8, 8)
+    assert abs(float(b.data.mean())) < 1e-4 and float(b.data.std()) == pytest.approx(1, rel=1e-3)
+    b3 = load_natural_image_patches(patch_size=8, n_patches=3000, data_home=tmp_path,
+                                    pixel_std=0.1**0.5)
+    assert float(b3.data.std()) == pytest.approx(0.1**0.5, rel=1e-3)
+    np.testing.assert_allclose(b3.data, b.data * 0.1**0.5, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="pixel_std"):
+        load_natural_image_patches(pixel_std=0, data_home=tmp_path)
+    with pytest.raises(FileNotFoundError, match="natural_images"):
+        load_natural_image_patches(source="files", data_home=tmp_path)
+    with pytest.raises(ValueError, match="source"):
+        load_natural_image_patches(source="web", data_home=tmp_path)
+
+
+def test_loader_files(data_home):
+    b = load_natural_image_patches(n_patches=2000, data_home=data_home, return_images=True,
+                                   min_variance_ratio=0.1)
+    assert b.source == "files"
+    assert "camera.png" in b.image_names and len(b.image_names) == len(b.images) >= 6
+    assert b.data.shape[1] == 144 and 0 < b.data.shape[0] < 2000
+    # whitened images: zero mean, unit variance, and close-to-white neighbour statistics
+    im = b.images[b.image_names.index("camera.png")]
+    assert abs(im.mean()) < 0.05  # zero DC gain; the crop after padding leaves a little
+    assert im.std() == pytest.approx(1, rel=1e-6)
+    raw = load_natural_image_patches(n_patches=2000, data_home=data_home, whiten=False)
+    corr_raw = np.corrcoef(raw.data[:, 0], raw.data[:, 1])[0, 1]
+    corr_white = np.corrcoef(b.data[:, 0], b.data[:, 1])[0, 1]
+    # (the roll-off keeps some correlation: ~0.5 at lag 1 even for ideal 1/f images)
+    assert corr_raw > 0.9 and corr_white < corr_raw - 0.2
+    # reproducible
+    b2 = load_natural_image_patches(n_patches=2000, data_home=data_home,
+                                    min_variance_ratio=0.1)
+    np.testing.assert_array_equal(b.data, b2.data)

@@ -1,0 +1,327 @@
+"""Tests of SVAETransformer."""
+
+from __future__ import annotations
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skdeepsparse.distributions import (
+    cauchy_log_prob,
+    gaussian_log_prob,
+    kl_gaussian_gaussian,
+    kl_gaussian_laplace,
+    laplace_log_prob,
+)
+from skdeepsparse.svae import SVAETransformer, _per_sample_normal
+
+SMALL = dict(encoder_layers=(8,), mean_layers=(8,), scale_layers=(8,), batch_size=16,
+             device="cpu", random_state=0)
+
+ESTIMATORS = [
+    SVAETransformer(n_components=4, max_epochs=2, **SMALL),
+    SVAETransformer(
+        n_components=3, prior="cauchy", n_kl_samples=5, decoder_bias=True,
+        decoder_norm_method="weight_norm", learn_likelihood_std=True,
+        recon_estimator="analytic", lr_final=1e-4, max_epochs=2, **SMALL,
+    ),
+    SVAETransformer(
+        n_components=5, prior="gaussian", normalize_decoder=False, transform_mode="sample",
+        n_mc_samples=2, optimizer="sgd", learning_rate=1e-4, likelihood_std=3.0, encoder_layers=(),
+        mean_layers=(), scale_layers=(4,), max_epochs=2, batch_size=16, device="cpu",
+        random_state=0,
+    ),
+]
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    return (d.data / 16.0).astype(np.float32), d.target
+
+
+def _fitted(prior="laplace", **kw):
+    X = np.random.RandomState(0).randn(64, 6)
+    params = dict(n_components=5, prior=prior, max_epochs=1, **SMALL)
+    params.update(kw)
+    return SVAETransformer(**params).fit(X)
+
+
+# ------------------------------------------------------------ the mathematics
+@pytest.mark.parametrize("mu, std, s", [(0.0, 1.0, 1.0), (0.7, 0.3, 1.0), (-2.0, 0.5, 0.5),
+                                        (0.1, 0.05, 2.0)])
+def test_closed_form_kls_match_monte_carlo(mu, std, s):
+    gen = torch.Generator().manual_seed(0)
+    n = 400_000
+    mu_t = torch.tensor(mu, dtype=torch.float64)
+    std_t = torch.tensor(std, dtype=torch.float64)
+    z = mu_t + std_t * torch.randn(n, generator=gen, dtype=torch.float64)
+    log_q = gaussian_log_prob(z, mu_t, std_t)
+    mc_gauss = (log_q - gaussian_log_prob(z, 0.0, s)).mean().item()
+    mc_lap = (log_q - laplace_log_prob(z, 0.0, s)).mean().item()
+    assert kl_gaussian_gaussian(mu_t, std_t, s).item() == pytest.approx(mc_gauss, abs=0.01)
+    assert kl_gaussian_laplace(mu_t, std_t, s).item() == pytest.approx(mc_lap, abs=0.01)
+
+
+def test_estimator_kl_estimators_agree():
+    """Training MC KL, evaluation quadrature and closed forms are the same quantity."""
+    mu = torch.tensor([[0.0, 0.8, -1.5, 3.0, 0.05]], dtype=torch.float64)
+    std = torch.tensor([[1.0, 0.3, 0.6, 0.2, 0.01]], dtype=torch.float64)
+    for prior in ("laplace", "gaussian", "cauchy"):
+        est = _fitted(prior).set_params(n_kl_samples=50_000)
+        exact = est._kl(mu, std, exact=True)
+        mc = est._kl(mu, std, exact=False)
+        np.testing.assert_allclose(mc.numpy(), exact.numpy(), atol=0.02)
+    # the Cauchy quadrature against plain Monte Carlo of log q - log p
+    gen = torch.Generator().manual_seed(1)
+    z = mu + std * torch.randn((100_000, 1, 5), generator=gen, dtype=torch.float64)
+    plain = (gaussian_log_prob(z, mu, std) - cauchy_log_prob(z, 0.0, 1.0)).mean(0)
+    np.testing.assert_allclose(est._kl(mu, std, exact=True).numpy(), plain.numpy(), atol=0.02)
+
+
+def test_analytic_reconstruction_matches_sampling():
+    est = _fitted(decoder_bias=True).set_params(n_mc_samples=20_000)
+    X = torch.tensor(np.random.RandomState(1).randn(3, 6))
+    with torch.no_grad():
+        mu, std = est.module_.encode(X)
+        std = std + 0.5  # make the variance term matter
+        phi = est.module_.phi()
+        exact = est._expected_nll(X, mu, std, phi, analytic=True)
+        mc = est._expected_nll(X, mu, std, phi, analytic=False)
+    np.testing.assert_allclose(mc.numpy(), exact.numpy(), rtol=1e-2)
+    # the variance term matters: dropping it would be far off
+    with torch.no_grad():
+        no_var = est._expected_nll(X, mu, 0 * std, phi, analytic=True)
+    assert np.all(exact.numpy() - no_var.numpy() > 0.2 * np.abs(exact.numpy()))
+
+
+def test_score_is_mean_elbo(digits):
+    X, _ = digits
+    est = SVAETransformer(n_components=16, decoder_bias=True, max_epochs=2, **{
+        **SMALL, "batch_size": 64}).fit(X[:500])
+    terms = est.elbo_terms(X[500:700])
+    elbo = -(terms["recon"] + terms["kl"].sum(1))
+    np.testing.assert_allclose(est.score_samples(X[500:700]), elbo, rtol=1e-5)
+    assert est.score(X[500:700]) == pytest.approx(float(elbo.mean()), rel=1e-5)
+    # the ELBO includes the Gaussian normalising constant of the likelihood
+    sigma = est.likelihood_std_
+    assert sigma == pytest.approx(math.exp(-2))
+    X_hat = est.inverse_transform(est.transform(X[500:700]))
+    resid = ((X[500:700] - X_hat) ** 2).sum(1)
+    const = X.shape[1] * (math.log(sigma) + 0.5 * math.log(2 * math.pi))
+    assert np.all(terms["recon"] >= 0.5 * resid / sigma**2 + const - 1e-2)
+    # training improves the ELBO
+    est3 = clone(est).set_params(max_epochs=8).fit(X[:500])
+    assert est3.score(X[500:700]) > est.score(X[500:700])
+
+
+def test_per_sample_noise_is_order_invariant_and_normal():
+    X = np.random.RandomState(0).rand(2000, 7)
+    E = _per_sample_normal(X, 9, seed=5)
+    perm = np.random.RandomState(1).permutation(2000)
+    np.testing.assert_array_equal(_per_sample_normal(X[perm], 9, seed=5), E[perm])
+    assert not np.allclose(_per_sample_normal(X, 9, seed=6), E)
+    assert abs(E.mean()) < 0.02 and abs(E.std() - 1) < 0.02
+    assert abs(np.corrcoef(E[:, 0], E[:, 1])[0, 1]) < 0.06
+
+
+# ------------------------------------------------------------------ API
+def test_transform_modes_and_std(digits):
+    X, _ = digits
+    est = SVAETransformer(n_components=12, decoder_bias=True, max_epochs=1,
+                          **{**SMALL, "batch_size": 64}).fit(X[:400])
+    mean = est.transform(X[:50])
+    mean2, std = est.transform(X[:50], return_std=True)
+    np.testing.assert_array_equal(mean, mean2)
+    assert std.shape == mean.shape and np.all(std >= est.min_posterior_std)
+    est.set_params(transform_mode="sample")
+    s1 = est.transform(X[:50])
+    s2 = est.transform(X[:50][::-1])[::-1]
+    np.testing.assert_allclose(s1, s2, rtol=1e-5, atol=1e-6)  # the draw belongs to the sample
+    assert not np.allclose(s1, mean)
+    # the draws are N(mean, std^2): standardised residuals look standard normal
+    r = (s1 - mean) / std
+    assert abs(r.mean()) < 0.1 and abs(r.std() - 1) < 0.1
+    s_pickled = pickle.loads(pickle.dumps(est)).transform(X[:50])
+    np.testing.assert_array_equal(s_pickled, s1)
+
+
+def test_set_output_pandas(digits):
+    pd = pytest.importorskip("pandas")
+    X, _ = digits
+    est = SVAETransformer(n_components=6, max_epochs=1, **SMALL).set_output(transform="pandas")
+    df = est.fit_transform(X[:100])
+    assert isinstance(df, pd.DataFrame)
+    assert list(df.columns[:2]) == ["svaetransformer0", "svaetransformer1"]
+    Z, std = est.transform(X[:10], return_std=True)
+    assert isinstance(Z, pd.DataFrame) and isinstance(std, np.ndarray)
+
+
+def test_inverse_transform_and_components(digits):
+    X, _ = digits
+    est = SVAETransformer(n_components=10, decoder_bias=True, max_epochs=1,
+                          **SMALL).fit(X[:200])
+    Z = est.transform(X[:20])
+    assert est.components_.shape == (10, 64)
+    np.testing.assert_allclose(est.inverse_transform(Z), Z @ est.components_ + est.intercept_,
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="10 components"):
+        est.inverse_transform(Z[:, :3])
+
+
+@pytest.mark.parametrize("method", ["projection", "weight_norm"])
+def test_unit_norm_after_fit_and_partial_fit(digits, method):
+    X, _ = digits
+    est = SVAETransformer(n_components=20, decoder_norm_method=method, max_epochs=2,
+                          learning_rate=1e-2, **SMALL).fit(X[:300])
+    np.testing.assert_allclose(np.linalg.norm(est.components_, axis=1), 1.0, atol=1e-5)
+    est2 = SVAETransformer(n_components=20, decoder_norm_method=method, learning_rate=1e-2,
+                           **SMALL)
+    for chunk in np.array_split(X[:300], 3):
+        est2.partial_fit(chunk)
+        np.testing.assert_allclose(np.linalg.norm(est2.components_, axis=1), 1.0, atol=1e-5)
+    assert est2.n_iter_ == 3
+    # without the constraint the norms move away from 1
+    free = SVAETransformer(n_components=20, normalize_decoder=False, max_epochs=2,
+                           learning_rate=1e-2, **SMALL).fit(X[:300])
+    assert np.abs(np.linalg.norm(free.components_, axis=1) - 1).max() > 0.05
+
+
+def test_activity_attributes(digits):
+    X, _ = digits
+    est = SVAETransformer(n_components=30, decoder_bias=True, max_epochs=3,
+                          **{**SMALL, "batch_size": 64}).fit(X)
+    assert est.kl_per_component_.shape == (30,)
+    kl = est.elbo_terms(X)["kl"]
+    np.testing.assert_allclose(est.kl_per_component_, kl.mean(0), rtol=1e-4, atol=1e-6)
+    assert est.n_active_components_ == int((kl.mean(0) > 0.1).sum())
+    means = est.transform(X)
+    assert est.n_active_components_variance_ == int((means.var(0) > 0.01).sum())
+    hist = est.history_[-1]
+    assert {"loss", "recon", "kl", "mse", "n_active", "filter_norm", "val_loss"} <= set(hist)
+    est.set_params(active_kl_threshold=1e9, warm_start=True, max_epochs=1).fit(X)
+    assert est.n_active_components_ == 0
+
+
+def test_lr_final_schedule():
+    X = np.random.RandomState(0).randn(64, 6)
+    est = SVAETransformer(n_components=3, max_epochs=4, learning_rate=1e-2, lr_final=1e-4,
+                          **SMALL).fit(X)
+    assert est._optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4)
+
+
+def test_learned_likelihood_std_moves():
+    X = np.random.RandomState(0).randn(256, 6) * 0.01
+    est = SVAETransformer(n_components=3, learn_likelihood_std=True, likelihood_std=1.0,
+                          learning_rate=3e-2, max_epochs=5, **SMALL).fit(X)
+    assert est.likelihood_std_ < 0.5
+
+
+def test_pickle_round_trip(digits):
+    X, _ = digits
+    est = SVAETransformer(n_components=8, prior="cauchy", n_kl_samples=4, max_epochs=1,
+                          **SMALL).fit(X[:200])
+    est2 = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(est.transform(X[:30]), est2.transform(X[:30]))
+    np.testing.assert_array_equal(est.score_samples(X[:30]), est2.score_samples(X[:30]))
+    assert est2.n_active_components_ == est.n_active_components_
+    est2.partial_fit(X[:50])  # optimizer state restored, training continues
+
+
+def test_pipeline_with_classifier(digits):
+    X, y = digits
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.3, random_state=0)
+    pipe = make_pipeline(
+        SVAETransformer(n_components=64, decoder_bias=True, batch_size=64, max_epochs=15,
+                        device="cpu", random_state=0),
+        StandardScaler(),
+        LogisticRegression(max_iter=2000),
+    )
+    pipe.fit(X_tr, y_tr)
+    assert pipe.score(X_te, y_te) > 0.9
+
+
+# ------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"prior": "horseshoe"}, "prior"),
+        ({"likelihood_std": 0.0}, "likelihood_std"),
+        ({"n_components": 0}, "n_components"),
+        ({"encoder_layers": (16, 0)}, "encoder_layers"),
+        ({"mean_layers": "wide"}, "mean_layers"),
+        ({"transform_mode": "mode"}, "transform_mode"),
+        ({"decoder_norm_method": "clip"}, "decoder_norm_method"),
+        ({"kl_weight": -1.0}, "kl_weight"),
+        ({"n_kl_samples": 0}, "n_kl_samples"),
+        ({"recon_estimator": "exact"}, "recon_estimator"),
+    ],
+)
+def test_bad_params(params, match):
+    X = np.random.RandomState(0).randn(20, 4)
+    with pytest.raises(ValueError, match=match):
+        SVAETransformer(**{**SMALL, "max_epochs": 1, **params}).fit(X)
+
+
+def test_bad_input():
+    est = SVAETransformer(n_components=3, max_epochs=1, **SMALL)
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(np.array([[1.0, np.nan], [0.0, 1.0]]))
+    with pytest.raises(ValueError, match="2D array"):
+        est.fit(np.ones(5))
+    with pytest.raises(ValueError, match="0 sample"):
+        est.fit(np.ones((0, 3)))
+    with pytest.raises(ValueError):
+        est.fit([["a", "b"], ["c", "d"]])
+    import scipy.sparse as sp
+
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        est.fit(sp.random(10, 4, density=0.5, format="csr"))
+    est.fit(np.random.RandomState(0).randn(30, 4))
+    with pytest.raises(ValueError, match="4 features"):
+        est.transform(np.ones((2, 5)))
+    before = est.components_.copy()
+    with pytest.raises(ValueError):
+        est.partial_fit(np.full((3, 4), np.inf))
+    np.testing.assert_array_equal(est.components_, before)
+
+
+# ---------------------------------------------------------- real data
+def test_unit_norm_keeps_more_filters_active_on_patches(data_home):
+    """Jiang & de la Iglesia's claim, in miniature, on whitened natural-image patches.
+
+    Without the constraint, filters of latents that the posterior stops using
+    shrink towards zero norm (dead, noise-like); with it every latent stays
+    active. (benchmarks/bench_svae_unit_norm.py is the full-size version.)
+    """
+    from skdeepsparse.preprocessing import load_natural_image_patches
+
+    # pixel variance 0.1: the scale for which likelihood_std=e^-2 was chosen
+    X = load_natural_image_patches(8, n_patches=5000, data_home=data_home, random_state=0,
+                                   pixel_std=0.1**0.5).data
+    common = dict(n_components=96, encoder_layers=(128,), mean_layers=(128,),
+                  scale_layers=(128,), learning_rate=3e-3, max_epochs=6,
+                  validation_fraction=0.0, device="cpu", random_state=0)
+    unit = SVAETransformer(normalize_decoder=True, **common).fit(X)
+    free = SVAETransformer(normalize_decoder=False, **common).fit(X)
+    # (seeds 0-2 give 96 vs about 30 KL-active latents, about 72 filters with norm < 0.2)
+    assert unit.n_active_components_ == 96
+    assert free.n_active_components_ < 0.75 * unit.n_active_components_
+    free_norms = np.linalg.norm(free.components_, axis=1)
+    assert (free_norms < 0.2).sum() >= 20
+    np.testing.assert_allclose(np.linalg.norm(unit.components_, axis=1), 1.0, atol=1e-5)
