@@ -5,9 +5,11 @@ __version__ = "0.1.0"
 from ._sparse_coding import sparse_encode
 from .exceptions import TrainingDivergedError
 from .spike_slab import SpikeSlabGenerator
+from .svae import SVAETransformer
 from .variance_reg import VarianceRegDictionaryLearner
 
 __all__ = [
+    "SVAETransformer",
     "SpikeSlabGenerator",
     "VarianceRegDictionaryLearner",
     "sparse_encode",

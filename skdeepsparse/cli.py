@@ -26,7 +26,7 @@ def _demo_models(quick: bool) -> dict[str, Callable[[], object]]:
     """
     from sklearn.decomposition import PCA, MiniBatchDictionaryLearning
 
-    from . import SpikeSlabGenerator, VarianceRegDictionaryLearner
+    from . import SpikeSlabGenerator, SVAETransformer, VarianceRegDictionaryLearner
 
     def scaled(n):
         return max(1, n // (10 if quick else 1))
@@ -41,6 +41,10 @@ def _demo_models(quick: bool) -> dict[str, Callable[[], object]]:
         "VarianceRegDictionaryLearner (128)": lambda: VarianceRegDictionaryLearner(
             n_components=128, max_epochs=scaled(50), batch_size=100, lr_decoder=3e-3,
             lr_encoder=1e-3, max_inference_iter=100, device="auto", random_state=0,
+        ),
+        "SVAETransformer (64)": lambda: SVAETransformer(
+            n_components=64, decoder_bias=True, max_epochs=scaled(20), device="auto",
+            random_state=0,
         ),
         # sigma=0.1: with only 64 pixels the default 0.3 lets the prior win.
         "SpikeSlabGenerator (32)": lambda: SpikeSlabGenerator(
