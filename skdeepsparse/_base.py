@@ -178,6 +178,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _prepare_training(self, X: np.ndarray, partial: bool) -> None:
         """Called at the start of every ``fit`` / ``partial_fit`` training loop.
 
+        ``self._planned_steps`` then holds the number of mini-batch steps this
+        call will run if it is not stopped early (for learning-rate schedules).
         During ``_train_step``, ``self._batch_rows`` holds the row indices of
         the current batch in ``X`` (for per-sample state such as persistent
         chains); it is ``None`` outside the loop.
@@ -438,8 +440,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     ) -> None:
         """The training loop shared by ``fit`` and ``partial_fit``."""
         self._ensure_optimizers()
-        self._prepare_training(X, partial)
         train_idx, val_idx = self._split(X.shape[0], use_validation)
+        self._planned_steps = n_epochs * max(1, math.ceil(len(train_idx) / self.batch_size))
+        self._prepare_training(X, partial)
         X_val = X[val_idx] if val_idx is not None else None
         best_loss, best_state, best_epoch, stale = math.inf, None, None, 0
         last_state = self._state_snapshot()

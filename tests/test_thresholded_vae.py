@@ -1,0 +1,527 @@
+"""ThresholdedVAE (Fallah & Rozell 2022): the thresholded sampler, max-ELBO
+sampling, the dictionary update, deterministic transforms, and learning on
+real Fashion-MNIST."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
+
+from skdeepsparse.distributions import kl_laplace_laplace
+from skdeepsparse.thresholded_vae import (
+    ThresholdedVAE,
+    _aggregation_weights,
+    _ConvDecoder,
+    _ConvEncoder,
+    _straight_through,
+    laplace_noise_from_uniform,
+    prior_nonzero_fraction,
+    shifted_soft_threshold,
+    threshold_for_nonzero_fraction,
+)
+
+TINY = dict(encoder_kwargs={"hidden_sizes": (8,)}, n_samples=3, n_eval_samples=3,
+            max_epochs=2, batch_size=16, device="cpu", random_state=0)
+
+CHECKED = [
+    ThresholdedVAE(n_components=4, **TINY),
+    ThresholdedVAE(n_components=3, base_dist="gaussian", learn_threshold=True,
+                   sample_method="avg", transform_mode="mean", dict_optimizer="adam",
+                   optimizer="adam", **TINY),
+    ThresholdedVAE(n_components=3, kl="spike_slab", sample_method="iwae",
+                   transform_mode="mode", estimator="subgradient", normalize_dict=True,
+                   noise_warmup=(0.1, 2, 0.2), **TINY),
+    ThresholdedVAE(n_components=3, base_dist="gaussian", threshold=0, **TINY),
+]
+
+
+@parametrize_with_checks(CHECKED)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+FAST = dict(n_components=32, encoder_kwargs={"hidden_sizes": (64,)}, n_samples=5,
+            n_eval_samples=5, max_epochs=4, batch_size=64, optimizer="adam",
+            learning_rate=1e-3, dict_optimizer="adam", dict_learning_rate=1e-2,
+            device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X = load_digits().data.astype(np.float32) / 16
+    return X, load_digits().target
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, _ = digits
+    return ThresholdedVAE(**FAST).fit(X[:1000])
+
+
+# ---------------------------------------------------------------- the sampler
+def test_shifted_soft_threshold_is_exactly_zero_inside_threshold():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.randn(500, 20, generator=g, dtype=torch.float64)
+    e = 0.3 * torch.randn(500, 20, generator=g, dtype=torch.float64)
+    lam = 0.25
+    z = shifted_soft_threshold(mu, e, lam)
+    inside = e.abs() <= lam
+    assert inside.any() and (~inside).any()
+    assert torch.all(z[inside] == 0)
+    expected = mu + torch.sign(e) * (e.abs() - lam)
+    torch.testing.assert_close(z[~inside], expected[~inside])
+    # The threshold acts on the noise: zero noise gives a zero code, never mu.
+    assert torch.all(shifted_soft_threshold(mu, torch.zeros_like(mu), lam) == 0)
+
+
+@pytest.mark.parametrize("base", ["laplace", "gaussian"])
+def test_prior_nonzero_fraction_matches_samples(base):
+    s0 = 0.1 if base == "laplace" else math.sqrt(0.1)
+    lam = threshold_for_nonzero_fraction(0.1, base, s0)
+    # The reference thresholds: 0.23 (Laplace) and 0.52 (Gaussian) for 10% non-zeros.
+    assert lam == pytest.approx(0.23 if base == "laplace" else 0.52, abs=0.005)
+    assert prior_nonzero_fraction(lam, base, s0) == pytest.approx(0.1)
+    g = torch.Generator().manual_seed(1)
+    n = 400_000
+    if base == "laplace":
+        u = s0 * laplace_noise_from_uniform(torch.rand(n, generator=g, dtype=torch.float64))
+    else:
+        u = s0 * torch.randn(n, generator=g, dtype=torch.float64)
+    z = shifted_soft_threshold(torch.zeros(n, dtype=torch.float64), u, lam)
+    frac = float((z != 0).double().mean())
+    assert abs(frac - 0.1) < 4 * math.sqrt(0.1 * 0.9 / n)
+
+
+def test_laplace_posterior_is_spike_and_slab():
+    """P(z != 0) = exp(-lambda/b) and the slab is Laplace(mu, b) (memorylessness)."""
+    g = torch.Generator().manual_seed(2)
+    n, b, mu, lam = 400_000, 0.3, 0.7, 0.25
+    e = b * laplace_noise_from_uniform(torch.rand(n, generator=g, dtype=torch.float64))
+    z = shifted_soft_threshold(torch.full((n,), mu, dtype=torch.float64), e, lam)
+    p = math.exp(-lam / b)
+    frac = float((z != 0).double().mean())
+    assert abs(frac - p) < 4 * math.sqrt(p * (1 - p) / n)
+    slab = z[z != 0] - mu
+    assert float(slab.mean()) == pytest.approx(0.0, abs=0.005)
+    assert float(slab.abs().mean()) == pytest.approx(b, rel=0.01)  # E|Laplace(0,b)| = b
+
+
+def test_spike_slab_kl_matches_monte_carlo():
+    est = ThresholdedVAE(kl="spike_slab")
+    est.prior_scale_, est.threshold_ = 0.1, 0.25
+    mu = torch.tensor([0.0, 0.4, -0.2], dtype=torch.float64)
+    b = torch.tensor([0.1, 0.3, 0.05], dtype=torch.float64)
+    lam = torch.tensor(0.25, dtype=torch.float64)
+    kl = est._kl(mu, b, lam)
+    g = torch.Generator().manual_seed(3)
+    n = 400_000
+    e = b * laplace_noise_from_uniform(torch.rand(n, 3, generator=g, dtype=torch.float64))
+    z = shifted_soft_threshold(mu, e, lam)
+    p, p0 = torch.exp(-lam / b), math.exp(-0.25 / 0.1)
+    log_q = torch.where(z == 0, torch.log1p(-p),
+                        torch.log(p) - (z - mu).abs() / b - torch.log(2 * b))
+    log_p = torch.where(z == 0, torch.full_like(z, math.log1p(-p0)),
+                        math.log(p0) - z.abs() / 0.1 - math.log(0.2))
+    mc = (log_q - log_p).mean(0)
+    se = (log_q - log_p).std(0) / math.sqrt(n)
+    assert torch.all((kl - mc).abs() < 5 * se + 1e-3)
+    # Without a threshold it is the plain Laplace KL.
+    est.threshold_ = 0.0
+    torch.testing.assert_close(est._kl(mu, b, torch.tensor(0.0, dtype=torch.float64)),
+                               kl_laplace_laplace(mu, b, 0.1))
+
+
+@pytest.mark.parametrize("estimator", ["straight", "straight_pure", "subgradient"])
+def test_gradient_estimators(estimator):
+    mu = torch.tensor([0.5, 0.5, -0.3, 0.2], requires_grad=True)
+    e = torch.tensor([0.1, 0.6, -0.8, -0.2], requires_grad=True)
+    lam = torch.tensor(0.25, requires_grad=True)
+    z = _straight_through(mu, e, lam, estimator, thresholding=True)
+    torch.testing.assert_close(z.detach(), shifted_soft_threshold(mu, e, lam).detach())
+    z.sum().backward()
+    active = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    sign = torch.sign(e.detach())
+    expected = {
+        "straight": (1 + active, 1 + active, -(sign * active).sum()),
+        "straight_pure": (torch.ones(4), torch.ones(4), None),
+        "subgradient": (active, active, -(sign * active).sum()),
+    }[estimator]
+    torch.testing.assert_close(mu.grad, expected[0])
+    torch.testing.assert_close(e.grad, expected[1])
+    if expected[2] is None:
+        assert lam.grad is None or float(lam.grad) == 0.0
+    else:
+        torch.testing.assert_close(lam.grad, expected[2])
+    # Without thresholding (the VAE baselines): the plain reparameterisation.
+    mu.grad = None
+    _straight_through(mu, e, lam, estimator, thresholding=False).sum().backward()
+    torch.testing.assert_close(mu.grad, torch.ones(4))
+
+
+# ------------------------------------------------------------ max-ELBO sampling
+def test_aggregation_weights():
+    g = torch.Generator().manual_seed(0)
+    losses = torch.rand(7, 50, generator=g)
+    w = _aggregation_weights(losses, "max")
+    assert torch.all(w.sum(0) == 1) and torch.all((w == 0) | (w == 1))
+    assert torch.equal(w.argmax(0), losses.argmin(0))
+    torch.testing.assert_close(_aggregation_weights(losses, "avg"), torch.full_like(losses, 1 / 7))
+    torch.testing.assert_close(_aggregation_weights(losses, "iwae"), torch.softmax(-losses, 0))
+    # The argmin is not differentiated: only the selected draw gets gradient.
+    lr = losses.clone().requires_grad_(True)
+    (_aggregation_weights(lr, "max") * lr).sum(0).mean().backward()
+    torch.testing.assert_close(lr.grad, w / 50)
+
+
+def test_max_elbo_transform_picks_lowest_loss_draw(fitted, digits):
+    X = torch.tensor(digits[0][1000:1100])
+    fitted.module_.eval()
+    with torch.no_grad():
+        draws = list(fitted._eval_draws(X))
+    fitted.module_.train()
+    losses = torch.stack([loss for _, loss in draws])
+    codes = torch.stack([z for z, _ in draws])
+    best = codes[losses.argmin(0), torch.arange(len(X))]
+    np.testing.assert_array_equal(fitted.transform(X.numpy()), best.numpy())
+    # score is minus the lowest loss (sample_method="max").
+    np.testing.assert_allclose(fitted.score_samples(X.numpy()), -losses.min(0).values.numpy(),
+                               rtol=1e-5)
+    # Draws differ, and the kept one reconstructs better than the average draw.
+    assert float(losses.std(0).mean()) > 0
+
+
+# ------------------------------------------------------------------ transforms
+def test_transform_is_deterministic_and_batch_independent(fitted, digits):
+    X = digits[0][1000:1200]
+    Z = fitted.transform(X)
+    np.testing.assert_array_equal(Z, fitted.transform(X))
+    parts = np.vstack([fitted.transform(X[:37]), fitted.transform(X[37:])])
+    np.testing.assert_array_equal(Z, parts)
+    perm = np.random.RandomState(0).permutation(len(X))
+    np.testing.assert_array_equal(Z[perm], fitted.transform(X[perm]))
+    # Same random_state, same fit and codes; another random_state, other draws.
+    again = clone(fitted).fit(digits[0][:1000])
+    np.testing.assert_array_equal(Z, again.transform(X))
+    other = clone(fitted).set_params(random_state=1).fit(digits[0][:1000])
+    assert not np.array_equal(Z, other.transform(X))
+
+
+def test_pickle_round_trip(fitted, digits):
+    X = digits[0][1000:1100]
+    clone_ = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(fitted.transform(X), clone_.transform(X))
+    np.testing.assert_array_equal(fitted.score_samples(X), clone_.score_samples(X))
+    # The fitted copy keeps training.
+    clone_.partial_fit(X)
+    assert clone_.n_steps_ > fitted.n_steps_
+
+
+def test_transform_modes(fitted, digits):
+    X = digits[0][1000:1200]
+    est = fitted
+    try:
+        Z = {}
+        for mode in ("max_elbo", "mean", "mode", "sample"):
+            Z[mode] = est.set_params(transform_mode=mode).transform(X)
+            if mode != "mode":
+                # Never the all-zero codes of thresholding zero noise.
+                assert (Z[mode] != 0).mean() > 0.02, mode
+        assert (Z["max_elbo"] == 0).mean() > 0.5
+        assert (Z["mean"] == 0).mean() < 0.01  # P(z != 0) mu: dense
+        Xt = torch.tensor(X)
+        with torch.no_grad():
+            mu, scale, lam, _ = est._posterior(est._standardize(Xt))
+            p = est._nonzero_prob(scale, lam).numpy()
+        np.testing.assert_allclose(Z["mean"], p * mu.numpy(), rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(Z["mode"], np.where(p > 0.5, mu.numpy(), 0))
+        # "sample" is random: fresh draws, whose non-zero rate matches P(z != 0).
+        again = est.transform(X)
+        assert not np.array_equal(Z["sample"], again)
+        nz = np.mean([(est.transform(X) != 0).mean() for _ in range(20)])
+        assert nz == pytest.approx(p.mean(), abs=0.01)
+    finally:
+        est.set_params(transform_mode="max_elbo")
+
+
+def test_components_and_inverse_transform(fitted, digits):
+    X = digits[0][1000:1100]
+    Z = fitted.transform(X)
+    np.testing.assert_allclose(fitted.inverse_transform(Z), Z @ fitted.components_ + fitted.mean_,
+                               rtol=1e-4, atol=1e-5)
+    assert fitted.components_.shape == (32, 64)
+    assert fitted.components_.dtype == np.float32
+    kl = fitted.kl_divergence(X)
+    assert kl.shape == (100, 32) and np.all(kl >= -1e-5)
+    with pytest.raises(ValueError, match="32 components"):
+        fitted.inverse_transform(Z[:, :5])
+
+
+# ------------------------------------------------------------ training pieces
+def test_dictionary_sgd_step_matches_formula(digits):
+    X = digits[0][:200]
+    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=1,
+                         n_samples=3, sample_method="avg", dict_step_cap=False,
+                         dict_weight_decay=1e-3, device="cpu", random_state=0).fit(X)
+    g = torch.Generator().manual_seed(0)
+    Phi0 = est.module_.decoder.weight.detach().clone()
+    Y = torch.randn(10, 64, generator=g)
+    Z = torch.randn(3, 10, 8, generator=g)
+    w = torch.softmax(torch.randn(3, 10, generator=g), 0)
+    X_hat = Z @ Phi0.T
+    est._update_dictionary(Y, X_hat, Z, w, 0.3)
+    grad = sum(w[j, i] * torch.outer(Y[i] - Phi0 @ Z[j, i], Z[j, i])
+               for j in range(3) for i in range(10)) / 10 - 2e-3 * Phi0
+    torch.testing.assert_close(est.module_.decoder.weight, Phi0 + 0.3 * grad)
+
+
+def test_dictionary_step_cap_prevents_divergence(digits):
+    X = digits[0][:200]
+    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=1,
+                         device="cpu", random_state=0).fit(X)
+    Phi = est.module_.decoder.weight
+    g = torch.Generator().manual_seed(0)
+    Y = torch.randn(10, 64, generator=g)
+    Z = 10 * torch.randn(1, 10, 8, generator=g)  # huge codes: eta L >> 2
+    w = torch.ones(1, 10)
+    for _ in range(50):
+        _, capped = est._update_dictionary(Y, (Z @ Phi.T).detach(), Z, w, 0.5)
+        assert capped == 1.0
+    assert torch.isfinite(Phi).all() and float(Phi.norm()) < 100
+    # The reference's fixed step diverges on the same codes.
+    est2 = clone(est).set_params(dict_step_cap=False).fit(X)
+    Phi2 = est2.module_.decoder.weight
+    for _ in range(50):
+        est2._update_dictionary(Y, (Z @ Phi2.T).detach(), Z, w, 0.5)
+    assert not torch.isfinite(Phi2).all() or float(Phi2.norm()) > 1e6
+
+
+def test_normalize_dict_and_adam(digits):
+    X = digits[0][:300]
+    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=2,
+                         normalize_dict=True, dict_optimizer="adam", device="cpu",
+                         random_state=0).fit(X)
+    norms = est.module_.decoder.weight.norm(dim=0)
+    torch.testing.assert_close(norms, torch.ones(8), rtol=1e-5, atol=1e-5)
+
+
+def test_learned_threshold(digits):
+    X = digits[0][:500]
+    state = torch.get_rng_state()
+    est = ThresholdedVAE(n_components=16, encoder_kwargs={"hidden_sizes": (32,)},
+                         learn_threshold=True, kl="spike_slab", max_epochs=3, n_samples=4,
+                         n_eval_samples=4, device="cpu", random_state=0).fit(X)
+    # The Gamma draws run under a forked RNG: the user's global state is untouched.
+    assert torch.equal(state, torch.get_rng_state())
+    hist = est.history_
+    assert all(np.isfinite(h["kl_threshold"]) for h in hist)
+    # Starts at the prior mean and moves away from it.
+    assert est.threshold_ == pytest.approx(0.1 * math.log(10))
+    assert hist[-1]["threshold"] != pytest.approx(est.threshold_, rel=1e-3)
+    with torch.no_grad():
+        _, _, lam, _ = est._posterior(est._standardize(torch.tensor(X[:50])))
+    assert lam.shape == (50, 16) and torch.all(lam > 0)
+    assert (est.transform(X[:50]) == 0).mean() > 0.3
+
+
+def test_noise_warmup_and_one_cycle_schedule(digits):
+    X = digits[0][:640]
+    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=10,
+                         batch_size=64, validation_fraction=0, noise_warmup=(0.1, 20, 0.02),
+                         device="cpu", random_state=0).fit(X)
+    w = [h["noise_scale"] for h in est.history_]
+    # 10 steps an epoch: w = 0.1 for steps < 20, then + 0.02 a step up to 1 (step 65).
+    assert w[0] == pytest.approx(0.1) and w[2] == pytest.approx(0.1 + 0.02 * 4.5)
+    assert w[-1] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(w, w[1:], strict=False))
+    lr = [h["lr"] for h in est.history_]
+    peak = int(np.argmax(lr))
+    assert 0 < peak < len(lr) - 1 and lr[-1] < 0.05 * max(lr)
+    assert est.history_[-1]["dict_lr"] == pytest.approx(0.5 * 0.99**9)
+    # partial_fit: constant learning rate, steps counted on.
+    steps = est.n_steps_
+    est.partial_fit(X)
+    assert est._optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01)
+    assert est.n_steps_ == steps + 10
+
+
+def test_baselines_are_one_parameter_away(digits):
+    X = digits[0][:500]
+    common = dict(n_components=16, encoder_kwargs={"hidden_sizes": (32,)}, max_epochs=2,
+                  n_samples=3, n_eval_samples=3, device="cpu", random_state=0)
+    for base in ("gaussian", "laplace"):
+        vae = ThresholdedVAE(base_dist=base, threshold=0, **common).fit(X)
+        Z = vae.transform(X[:100])
+        assert (Z == 0).mean() == 0  # dense codes: a plain VAE
+        np.testing.assert_allclose(vae.set_params(transform_mode="mean").transform(X[:100]),
+                                   vae.set_params(transform_mode="mode").transform(X[:100]))
+        assert vae.history_[-1]["zeros"] == 0
+    tvae = ThresholdedVAE(base_dist="gaussian", **common).fit(X)
+    assert tvae.threshold_ == pytest.approx(0.52, abs=0.005)
+    assert (tvae.transform(X[:100]) == 0).mean() > 0.5
+
+
+def test_target_sparsity_sets_threshold(digits):
+    X = digits[0][:100]
+    for base, s0 in (("laplace", 0.05), ("gaussian", 0.2)):
+        est = ThresholdedVAE(n_components=4, base_dist=base, prior_scale=s0, target_sparsity=0.2,
+                             encoder_kwargs={"hidden_sizes": (8,)}, max_epochs=1, device="cpu",
+                             random_state=0).fit(X)
+        assert est.prior_nonzero_fraction_ == pytest.approx(0.2)
+        assert est.threshold_ == pytest.approx(threshold_for_nonzero_fraction(0.2, base, s0))
+    # An explicit threshold wins over target_sparsity.
+    est.set_params(threshold=0.3).fit(X)
+    assert est.threshold_ == 0.3
+
+
+# ----------------------------------------------------------- decoders, errors
+@pytest.mark.parametrize("shape", [(28, 28), (8, 8), (3, 15, 17), (5, 5), (2, 3)])
+def test_conv_geometry_round_trip(shape):
+    c, h, w = (1, *shape) if len(shape) == 2 else shape
+    enc = _ConvEncoder((c, h, w), (4, 4, 8, 8))
+    dec = _ConvDecoder(6, (c, h, w), (4, 4, 8, 8))
+    x = torch.rand(3, c * h * w)
+    assert enc(x).shape == (3, enc.out_features)
+    out = dec(torch.randn(3, 6))
+    assert out.shape == (3, c * h * w) and out.min() >= 0 and out.max() <= 1
+    if (h, w) == (28, 28):
+        assert enc.out_features == 8  # 28 -> 14 -> 7 -> 4 -> 1, the reference encoder
+
+
+class _TinyDecoder(nn.Module):
+    def __init__(self, n_components, n_features, hidden=8):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_components, hidden), nn.Tanh(),
+                                 nn.Linear(hidden, n_features))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+def test_custom_decoder_class(digits):
+    X = digits[0][:300]
+    est = ThresholdedVAE(n_components=6, decoder=_TinyDecoder, decoder_kwargs={"hidden": 12},
+                         encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=2, device="cpu",
+                         random_state=0).fit(X)
+    assert est.module_.decoder.net[0].out_features == 12
+    assert est.transform(X[:10]).shape == (10, 6)
+    assert not hasattr(est, "components_")
+    assert est.get_params()["decoder"] is _TinyDecoder  # the parameter is untouched
+
+
+@pytest.mark.parametrize(
+    "params, error, match",
+    [
+        (dict(decoder="conv"), ValueError, "image_shape"),
+        (dict(decoder="conv", image_shape=(7, 7)), ValueError, "49 pixels"),
+        (dict(encoder="conv", image_shape=(8, -8)), ValueError, "positive ints"),
+        (dict(decoder=_TinyDecoder(4, 64)), TypeError, "live module instance"),
+        (dict(decoder=len), TypeError, "subclass of torch.nn.Module"),
+        (dict(kl="spike_slab", base_dist="gaussian"), ValueError, "base_dist='laplace'"),
+        (dict(learn_threshold=True, threshold=0), ValueError, "positive threshold"),
+        (dict(noise_warmup=(0, 10, 0.1)), ValueError, "noise_warmup"),
+        (dict(noise_warmup=(0.1, 10)), ValueError, "noise_warmup"),
+        (dict(adam_betas=(0.5, 1.5)), ValueError, "adam_betas"),
+        (dict(encoder_kwargs={"hidden": (8,)}), ValueError, "unknown keys"),
+        (dict(encoder_kwargs={"hidden_sizes": (8, 0)}), ValueError, "positive ints"),
+        (dict(decoder="conv", image_shape=(8, 8), encoder_kwargs=None,
+              decoder_kwargs={"output_activation": "tanh"}), ValueError, "output_activation"),
+        (dict(decoder="conv", image_shape=(8, 8), encoder_kwargs=None, batch_size=1),
+         ValueError, "batch_size"),
+        (dict(base_dist="cauchy"), ValueError, "base_dist"),
+        (dict(sample_method="best"), ValueError, "sample_method"),
+        (dict(estimator="reinforce"), ValueError, "estimator"),
+        (dict(threshold=-0.1), ValueError, "threshold"),
+        (dict(target_sparsity=1.0), ValueError, "target_sparsity"),
+        (dict(transform_mode="median"), ValueError, "transform_mode"),
+        (dict(n_samples=0), ValueError, "n_samples"),
+        (dict(prior_scale=0), ValueError, "prior_scale"),
+    ],
+)
+def test_bad_parameters(digits, params, error, match):
+    X = digits[0][:50]
+    est = ThresholdedVAE(n_components=4, encoder_kwargs={"hidden_sizes": (8,)}, max_epochs=1,
+                         device="cpu", random_state=0)
+    est.set_params(**params)
+    with pytest.raises(error, match=match):
+        est.fit(X)
+    assert not hasattr(est, "module_")
+
+
+def test_bad_inputs(fitted):
+    with pytest.raises(ValueError, match="NaN"):
+        clone(fitted).fit(np.full((20, 64), np.nan))
+    with pytest.raises(ValueError, match="64 features"):
+        fitted.transform(np.zeros((3, 10)))
+    with pytest.raises(ValueError, match="2D array"):
+        fitted.transform(np.zeros(64))
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        import scipy.sparse as sp
+
+        fitted.transform(sp.csr_matrix(np.zeros((3, 64))))
+
+
+def test_sigmoid_decoder_warns_on_data_outside_unit_range():
+    X = np.random.RandomState(0).randn(40, 16).astype(np.float32)
+    est = ThresholdedVAE(n_components=4, decoder="conv", image_shape=(4, 4),
+                         encoder_kwargs={"channels": (4,)}, decoder_kwargs={"channels": (4,)},
+                         max_epochs=1, n_samples=2, n_eval_samples=2, batch_size=20,
+                         device="cpu", random_state=0)
+    with pytest.warns(UserWarning, match="sigmoid"):
+        est.fit(X)
+
+
+def test_pipeline_with_classifier(digits):
+    X, y = digits
+    # The posterior mean (dense) suits a linear classifier better than the sparse
+    # max-ELBO draw, whose support is chosen by sampling.
+    pipe = make_pipeline(
+        ThresholdedVAE(**{**FAST, "n_components": 64, "max_epochs": 20, "transform_mode": "mean"}),
+        LogisticRegression(max_iter=3000),
+    )
+    pipe.fit(X[:1200], y[:1200])
+    assert pipe.score(X[1200:], y[1200:]) > 0.8
+    assert pipe[0].get_feature_names_out()[0] == "thresholdedvae0"
+
+
+# ----------------------------------------------------------- real data
+def test_fashion_mnist_sparse_codes_beat_mean_image(fashion_small):
+    X, _, Xt, _ = fashion_small
+    est = ThresholdedVAE(n_components=64, encoder_kwargs={"hidden_sizes": (256,)}, n_samples=4,
+                         n_eval_samples=8, batch_size=64, max_epochs=5, optimizer="adam",
+                         learning_rate=1e-3, dict_optimizer="adam", dict_learning_rate=1e-2,
+                         base_dist="gaussian", device="cpu", random_state=0).fit(X)
+    Z = est.transform(Xt)
+    mse = float(((Xt - est.inverse_transform(Z)) ** 2).mean())
+    mse_mean = float(((Xt - X.mean(0)) ** 2).mean())
+    assert (Z == 0).mean() > 0.7
+    assert mse < 0.75 * mse_mean
+    # Sparse, but not collapsed onto a handful of latents.
+    assert ((Z != 0).mean(0) >= 0.01).sum() >= 16
+
+
+@pytest.mark.slow
+def test_fashion_mnist_conv_decoder(fashion_small):
+    X, _, Xt, _ = fashion_small
+    est = ThresholdedVAE(n_components=64, decoder="conv", image_shape=(28, 28),
+                         encoder_kwargs={"channels": (16, 16, 32, 32)},
+                         decoder_kwargs={"channels": (16, 16, 32, 32)}, base_dist="gaussian",
+                         n_samples=4, n_eval_samples=4, batch_size=64, max_epochs=6,
+                         learning_rate=1e-3, device="cpu", random_state=0).fit(X)
+    Z = est.transform(Xt)
+    X_hat = est.inverse_transform(Z)
+    assert X_hat.min() >= 0 and X_hat.max() <= 1
+    assert (Z == 0).mean() > 0.7
+    assert ((Xt - X_hat) ** 2).mean() < 0.75 * ((Xt - X.mean(0)) ** 2).mean()
+
+
+def test_only_sample_mode_is_tagged_non_deterministic():
+    assert not ThresholdedVAE().__sklearn_tags__().non_deterministic
+    assert ThresholdedVAE(transform_mode="sample").__sklearn_tags__().non_deterministic
