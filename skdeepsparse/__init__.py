@@ -6,11 +6,13 @@ from ._sparse_coding import sparse_encode
 from .exceptions import TrainingDivergedError
 from .spike_slab import SpikeSlabGenerator
 from .svae import SVAETransformer
+from .thresholded_vae import ThresholdedVAE
 from .variance_reg import VarianceRegDictionaryLearner
 
 __all__ = [
     "SVAETransformer",
     "SpikeSlabGenerator",
+    "ThresholdedVAE",
     "VarianceRegDictionaryLearner",
     "sparse_encode",
     "TrainingDivergedError",

@@ -26,7 +26,12 @@ def _demo_models(quick: bool) -> dict[str, Callable[[], object]]:
     """
     from sklearn.decomposition import PCA, MiniBatchDictionaryLearning
 
-    from . import SpikeSlabGenerator, SVAETransformer, VarianceRegDictionaryLearner
+    from . import (
+        SpikeSlabGenerator,
+        SVAETransformer,
+        ThresholdedVAE,
+        VarianceRegDictionaryLearner,
+    )
 
     def scaled(n):
         return max(1, n // (10 if quick else 1))
@@ -45,6 +50,11 @@ def _demo_models(quick: bool) -> dict[str, Callable[[], object]]:
         "SVAETransformer (64)": lambda: SVAETransformer(
             n_components=64, decoder_bias=True, max_epochs=scaled(20), device="auto",
             random_state=0,
+        ),
+        "ThresholdedVAE (64)": lambda: ThresholdedVAE(
+            n_components=64, encoder_kwargs={"hidden_sizes": (256, 128)}, optimizer="adam",
+            learning_rate=1e-3, dict_optimizer="adam", dict_learning_rate=1e-2,
+            kl_weight=0.003, max_epochs=scaled(30), device="auto", random_state=0,
         ),
         # sigma=0.1: with only 64 pixels the default 0.3 lets the prior win.
         "SpikeSlabGenerator (32)": lambda: SpikeSlabGenerator(
