@@ -1,4 +1,9 @@
-"""scikit-learn's estimator checks over every public estimator."""
+"""scikit-learn's estimator checks for VarianceRegDictionaryLearner.
+
+The other estimators run the same ``parametrize_with_checks`` in their own test
+files (test_svae.py, test_thresholded_vae.py, test_spike_slab.py,
+test_preprocessing.py), with configurations sized for each model.
+"""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
