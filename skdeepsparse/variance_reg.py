@@ -40,8 +40,8 @@ def _variance_hinge_grad(Z: torch.Tensor, threshold: float, weight: float, eps: 
 
 
 def _variance_hinge(Z: torch.Tensor, threshold: float, eps: float) -> torch.Tensor:
-    n = Z.shape[0]
-    std = torch.sqrt(Z.var(0, unbiased=True) + eps) if n > 1 else torch.zeros(Z.shape[1])
+    """``sum_j max(0, T - std_j(Z))^2`` with the unbiased batch std (needs >= 2 rows)."""
+    std = torch.sqrt(Z.var(0, unbiased=True) + eps)
     return (torch.clamp(threshold - std, min=0) ** 2).sum()
 
 
