@@ -1,4 +1,4 @@
-"""The ``skdeepsparse`` command: ``demo`` (and room for more sub-commands)."""
+"""The ``skdeepsparse`` command: ``demo`` and ``benchmark``."""
 
 from __future__ import annotations
 
@@ -206,9 +206,18 @@ def main(argv: list[str] | None = None) -> int:
                       help="where demo.json, demo.md and atoms.png go")
     demo.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
     demo.add_argument("--seed", type=int, default=0)
+    from .benchmark import add_arguments, run_from_args
+
+    bench = sub.add_parser(
+        "benchmark",
+        help="every model next to MiniBatchDictionaryLearning, PCA and raw pixels on MNIST and "
+             "Fashion-MNIST (resumable; JSON + markdown report with plots)",
+    )
+    add_arguments(bench)
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        run_demo(args.output_dir, quick=args.quick, seed=args.seed)
+    if args.command == "benchmark":
+        return run_from_args(args)
+    run_demo(args.output_dir, quick=args.quick, seed=args.seed)
     return 0
 
 

@@ -1,0 +1,36 @@
+"""Every model next to scikit-learn on MNIST and Fashion-MNIST: the full evaluation suite.
+
+The same suite as ``skdeepsparse benchmark`` (see :mod:`skdeepsparse.benchmark`),
+with this repository's defaults: data from ``../shared/data`` (or
+``$SKDEEPSPARSE_DATA``) and results in ``benchmarks/results/benchmark/``
+(``report.md``, ``results.json``, the plots; ``cache/`` is not committed).
+
+The shipped report was made on 2 CPU cores with::
+
+    python benchmarks/run_all.py
+
+(about 25 minutes; re-running it after an interruption resumes from the cache).
+On a GPU, ``python benchmarks/run_all.py --full --device cuda`` uses the papers' budgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from _common import DATA_HOME, RESULTS
+
+from skdeepsparse.benchmark import add_arguments, run_from_args
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_arguments(parser)
+    parser.set_defaults(data_home=DATA_HOME, output_dir=str(Path(RESULTS) / "benchmark"))
+    return run_from_args(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,173 @@
+"""The evaluation suite behind ``skdeepsparse benchmark``: report, cache, resume, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from skdeepsparse import benchmark as bm
+from skdeepsparse.cli import main
+from skdeepsparse.metrics import psnr
+
+# Fast, real-data subset: the scikit-learn peers and raw pixels on the quick budget.
+_FAST = ["raw pixels", "PCA", "MiniBatchDictionaryLearning"]
+
+
+def _run(data_home, out, **kw):
+    kw.setdefault("models", _FAST)
+    kw.setdefault("datasets", ["mnist"])
+    return bm.run_benchmark(data_home, out, budget="quick", progress=False,
+                            stream=open("/dev/null", "w"), **kw)
+
+
+def test_report_json_and_plots(data_home, tmp_path):
+    payload = _run(data_home, tmp_path)
+    on_disk = json.loads((tmp_path / "results.json").read_text())
+    assert on_disk["results"].keys() == payload["results"].keys() == {"mnist"}
+    rows = on_disk["results"]["mnist"]["main"]
+    assert list(rows) == _FAST
+    protocol = on_disk["protocol"]
+    for row in rows.values():
+        assert set(row["probe"]) == {str(k) for k in protocol["labels"]}
+        for probe in row["probe"].values():
+            assert len(probe["scores"]) == protocol["n_seeds"]
+            assert 0.0 < probe["mean"] <= 1.0
+        assert set(row["denoise"]) == {"0.3", "0.5"}
+        assert row["fit_s"] >= 0 and row["transform_s"] >= 0
+    # the identity's reconstruction is exact, a 128-atom dictionary's is not
+    assert rows["raw pixels"]["psnr_db"] > rows["MiniBatchDictionaryLearning"]["psnr_db"]
+    # denoising must beat the noisy input for the learned models
+    for name in ("PCA", "MiniBatchDictionaryLearning"):
+        d = rows[name]["denoise"]["0.5"]
+        assert d["psnr_denoised"] > d["psnr_noisy"] + 3
+    # more L1 weight, more zeros: the sweep is ordered by alpha
+    sweep = on_disk["results"]["mnist"]["sweep"]["MiniBatchDictionaryLearning"]
+    assert [p["value"] for p in sweep] == [0.25, 2.0]
+    assert sweep[1]["pct_zeros"] > sweep[0]["pct_zeros"]
+    report = (tmp_path / "report.md").read_text()
+    assert "## MNIST" in report and "| PCA |" in report and "probe 10/class" in report
+    for png in ("mnist_psnr_vs_zeros.png", "mnist_probe_accuracy.png"):
+        assert (tmp_path / png).stat().st_size > 5000
+        assert f"]({png})" in report
+    # the docs page renders the same numbers as reStructuredText
+    rst = bm.render_rst(on_disk, "run")
+    assert ".. list-table:: MNIST" in rst and ".. image:: run/mnist_probe_accuracy.png" in rst
+    assert f"{rows['PCA']['psnr_db']:.2f}" in rst and f"{rows['PCA']['psnr_db']:.2f}" in report
+
+
+def test_rerun_is_served_from_cache(data_home, tmp_path, monkeypatch):
+    first = _run(data_home, tmp_path, models=["PCA"])
+
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a cached unit was recomputed")
+
+    monkeypatch.setattr(bm, "_main_unit", no_fit)
+    second = _run(data_home, tmp_path, models=["PCA"])
+    assert second["units_computed"] == 0 and second["units"] == 1
+    assert second["results"] == first["results"]
+
+
+def test_interrupted_run_resumes(data_home, tmp_path, monkeypatch):
+    real, calls = bm._main_unit, []
+
+    def interrupt_second(est, data, protocol):
+        calls.append(type(est).__name__)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(est, data, protocol)
+
+    monkeypatch.setattr(bm, "_main_unit", interrupt_second)
+    with pytest.raises(KeyboardInterrupt):
+        _run(data_home, tmp_path, models=["raw pixels", "PCA"], sweep=False)
+    assert not (tmp_path / "results.json").exists()
+    monkeypatch.setattr(bm, "_main_unit", real)
+    resumed = _run(data_home, tmp_path, models=["raw pixels", "PCA"], sweep=False)
+    # raw pixels finished before the interrupt; only PCA is fitted again
+    assert resumed["units_computed"] == 1 and resumed["units"] == 2
+    assert not list((tmp_path / "cache").glob("*.tmp"))
+
+
+def test_changed_configuration_is_not_served_stale(data_home, tmp_path):
+    _run(data_home, tmp_path, models=["PCA"])
+    again = _run(data_home, tmp_path, models=["PCA"], transform_repeats=1)
+    assert again["units_computed"] == again["units"] == 1
+
+
+def test_no_cache_writes_nothing(data_home, tmp_path):
+    _run(data_home, tmp_path, models=["raw pixels"], use_cache=False)
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"models": ["PCA", "LDA"]}, "unknown model"),
+        ({"datasets": ["cifar10"]}, "datasets must be among"),
+        ({"datasets": []}, "datasets must be among"),
+    ],
+)
+def test_bad_arguments_are_named(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bm.run_benchmark(None, tmp_path, budget="quick", progress=False, **kwargs)
+
+
+def test_unknown_budget(tmp_path):
+    with pytest.raises(ValueError, match="budget must be one of"):
+        bm.benchmark_models("huge")
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="mnist"):
+        bm.run_benchmark(tmp_path / "nowhere", tmp_path / "out", budget="quick",
+                         models=["PCA"], progress=False)
+
+
+def test_full_budget_uses_paper_sizes_and_valid_parameters():
+    """``--full`` builds the papers' configurations; every one passes parameter validation."""
+    specs = bm.benchmark_models("full", device="cpu")
+    built = {name: spec.build() for name, spec in specs.items()}
+    for name, est in built.items():
+        if hasattr(est, "_validate_params"):
+            est._validate_params()
+        for v in specs[name].sweep_values:
+            specs[name].build(**{specs[name].sweep_param: v, **specs[name].sweep_fixed})
+    assert built["VarianceRegDictionaryLearner"].max_epochs == 200
+    assert built["ThresholdedVAE"].max_epochs == 300
+    assert built["ThresholdedVAE"].n_components == 256
+    assert built["SpikeSlabGenerator"].n_components == 800
+    assert built["SpikeSlabGenerator"].max_epochs == 100
+    assert built["SVAETransformer"].n_components == 169
+    assert bm.BUDGETS["full"]["n_train"] == 60_000
+
+
+def test_cli_benchmark(data_home, tmp_path, capsys):
+    code = main(["benchmark", "--quick", "--data-home", str(data_home), "--output-dir",
+                 str(tmp_path), "--datasets", "mnist", "--models", "PCA", "--no-sweep",
+                 "--no-progress"])
+    assert code == 0
+    assert "| PCA |" in capsys.readouterr().out
+    assert json.loads((tmp_path / "results.json").read_text())["protocol"]["budget"] == "quick"
+
+
+@pytest.mark.slow
+def test_every_model_on_both_datasets(data_home, tmp_path):
+    """The whole quick suite: every estimator fits, transforms and is scored on both datasets."""
+    payload = bm.run_benchmark(data_home, tmp_path, budget="quick", progress=False,
+                               stream=open("/dev/null", "w"))
+    names = list(bm.benchmark_models("quick"))
+    for ds in bm.DATASETS:
+        _, _, Xt, _ = bm._load(ds, data_home, 1, bm.BUDGETS["quick"]["n_test"])
+        zero_image_psnr = psnr(Xt, np.zeros_like(Xt))
+        rows = payload["results"][ds]["main"]
+        assert list(rows) == names
+        for name, row in rows.items():
+            assert 0 <= row["pct_zeros"] <= 100
+            assert row["active_components"] >= 1
+            if name != "raw pixels":
+                # even one epoch on 600 images beats reconstructing nothing
+                assert row["psnr_db"] > zero_image_psnr, name
+        swept = payload["results"][ds]["sweep"]
+        assert set(swept) == {n for n, s in bm.benchmark_models("quick").items()
+                              if s.sweep_param}
+    report = (tmp_path / "report.md").read_text()
+    assert "## MNIST" in report and "## Fashion-MNIST" in report
