@@ -128,8 +128,11 @@ def benchmark_models(budget: str = "cpu", device: str = "auto") -> dict[str, _Mo
     def vdl(**kw):
         params = dict(n_components=128, max_epochs=epochs(20, 200), device=device,
                       random_state=0)
-        if not full:  # a short schedule needs larger steps than the paper's 200 epochs
-            params.update(lr_decoder=1e-3, lr_encoder=3e-4)
+        if not full:
+            # A short schedule needs larger steps than the paper's 200 epochs. On 10k
+            # MNIST images, 20 epochs: lr (1e-3, 3e-4) gives 17.00 dB at 87.7% zeros
+            # (sparsity_reg 0.01), (3e-3, 1e-3) gives 17.62 dB at 88.7%.
+            params.update(lr_decoder=3e-3, lr_encoder=1e-3)
         return VarianceRegDictionaryLearner(**{**params, **kw})
 
     def svae(**kw):
