@@ -131,7 +131,8 @@ def benchmark_models(budget: str = "cpu", device: str = "auto") -> dict[str, _Mo
         if not full:
             # A short schedule needs larger steps than the paper's 200 epochs. On 10k
             # MNIST images, 20 epochs: lr (1e-3, 3e-4) gives 17.00 dB at 87.7% zeros
-            # (sparsity_reg 0.01), (3e-3, 1e-3) gives 17.62 dB at 88.7%.
+            # (sparsity_reg 0.01), (3e-3, 1e-3) gives 17.62 dB at 88.7%
+            # (benchmarks/bench_cpu_budget_tuning.py).
             params.update(lr_decoder=3e-3, lr_encoder=1e-3)
         return VarianceRegDictionaryLearner(**{**params, **kw})
 
@@ -146,8 +147,8 @@ def benchmark_models(budget: str = "cpu", device: str = "auto") -> dict[str, _Mo
         if not full:
             # Adam on both parts and 5 draws per step: the SGD + one-cycle preset
             # of the paper needs its 300 epochs. On 10k MNIST images and 20 epochs,
-            # kl_weight 0.01 (the Fashion-MNIST preset) gives 13.2 dB and a 0.33
-            # probe; 0.001 gives 15.4 dB and 0.59 (tried: 0.01, 0.003, 0.001, 3e-4).
+            # kl_weight 0.01 (the Fashion-MNIST preset) gives 13.4 dB and a 0.34
+            # probe, 0.001 gives 15.4 dB and 0.57 (benchmarks/bench_cpu_budget_tuning.py).
             params.update(encoder_kwargs={"hidden_sizes": (256, 128)}, optimizer="adam",
                           learning_rate=3e-3, dict_optimizer="adam", dict_learning_rate=1e-2,
                           kl_weight=1e-3, n_samples=5, n_eval_samples=5)
