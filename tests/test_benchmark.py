@@ -1,5 +1,6 @@
 """The evaluation suite behind ``skdeepsparse benchmark``: report, cache, resume, errors."""
 
+import io
 import json
 
 import numpy as np
@@ -17,7 +18,7 @@ def _run(data_home, out, **kw):
     kw.setdefault("models", _FAST)
     kw.setdefault("datasets", ["mnist"])
     return bm.run_benchmark(data_home, out, budget="quick", progress=False,
-                            stream=open("/dev/null", "w"), **kw)
+                            stream=io.StringIO(), **kw)
 
 
 def test_report_json_and_plots(data_home, tmp_path):
@@ -153,7 +154,7 @@ def test_cli_benchmark(data_home, tmp_path, capsys):
 def test_every_model_on_both_datasets(data_home, tmp_path):
     """The whole quick suite: every estimator fits, transforms and is scored on both datasets."""
     payload = bm.run_benchmark(data_home, tmp_path, budget="quick", progress=False,
-                               stream=open("/dev/null", "w"))
+                               stream=io.StringIO())
     names = list(bm.benchmark_models("quick"))
     for ds in bm.DATASETS:
         _, _, Xt, _ = bm._load(ds, data_home, 1, bm.BUDGETS["quick"]["n_test"])
