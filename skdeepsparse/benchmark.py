@@ -241,7 +241,7 @@ class _Cache:
 def _median_time(fn, repeats: int = 3) -> tuple[object, float, list[float]]:
     """Run ``fn`` ``repeats`` times; return (last result, median seconds, all times)."""
     times, out = [], None
-    for _ in range(max(1, repeats)):
+    for _ in range(repeats):
         _sync()
         t0 = time.perf_counter()
         out = fn()
@@ -260,7 +260,7 @@ def _sync() -> None:
 def _fit_timed(est, X, repeats: int, repeat_budget_s: float):
     """Fit ``repeats`` clones (fewer once ``repeat_budget_s`` is spent); keep the last."""
     times, fitted = [], None
-    for _ in range(max(1, repeats)):
+    for _ in range(repeats):
         model = clone(est)
         _sync()
         t0 = time.perf_counter()
@@ -414,6 +414,9 @@ def run_benchmark(
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from {list(specs)}.")
         specs = {k: v for k, v in specs.items() if k in models}
+    for pname, val in (("fit_repeats", fit_repeats), ("transform_repeats", transform_repeats)):
+        if not isinstance(val, int) or val < 1:
+            raise ValueError(f"{pname} must be an integer >= 1, got {val!r}.")
     bad = sorted(set(datasets) - set(DATASETS))
     if bad or not datasets:
         raise ValueError(f"datasets must be among {list(DATASETS)}, got {list(datasets)}.")

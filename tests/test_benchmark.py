@@ -105,11 +105,14 @@ def test_no_cache_writes_nothing(data_home, tmp_path):
         ({"models": ["PCA", "LDA"]}, "unknown model"),
         ({"datasets": ["cifar10"]}, "datasets must be among"),
         ({"datasets": []}, "datasets must be among"),
+        ({"fit_repeats": 0}, "fit_repeats must be an integer >= 1"),
+        ({"transform_repeats": -2}, "transform_repeats must be an integer >= 1"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, kwargs, match):
     with pytest.raises(ValueError, match=match):
-        bm.run_benchmark(None, tmp_path, budget="quick", progress=False, **kwargs)
+        bm.run_benchmark(None, tmp_path / "out", budget="quick", progress=False, **kwargs)
+    assert not (tmp_path / "out").exists()  # rejected before anything is written
 
 
 def test_unknown_budget(tmp_path):
