@@ -2,9 +2,10 @@
 
 Every model of skdeepsparse derives from :class:`BaseSparseEstimator`, which owns
 all scikit-learn and training plumbing: input validation, dtype handling, device
-resolution, seeding, mini-batching, the validation split with restore-best and
-early stopping, ``history_``, ``partial_fit``, ``warm_start``, progress bars,
-divergence detection, batched ``transform`` and pickling.  A model subclass only
+resolution, seeding, standardisation, mini-batching, optimizers and their
+learning-rate schedules, the validation split with restore-best and early
+stopping, ``history_``, ``partial_fit``, ``warm_start``, progress bars,
+divergence detection, batched ``transform`` and pickling. A model subclass only
 supplies its mathematics through a handful of hooks (see the class docstring).
 """
 
@@ -21,8 +22,8 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .exceptions import TrainingDivergedError
@@ -34,6 +35,17 @@ __all__ = ["BaseSparseEstimator", "resolve_device"]
 _TRANSFORM_CHUNK = 4096
 
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+# Parameters of the optimizers and schedules: changing one after fit rebuilds them.
+_OPTIMIZER_PARAMS = frozenset({
+    "optimizer", "learning_rate", "momentum", "adam_betas", "weight_decay",
+    "lr_schedule", "lr_decay", "lr_decay_every", "warmup_fraction",
+})
+# Parameters of the training loop, read afresh by every call.
+_LOOP_PARAMS = frozenset({
+    "batch_size", "max_epochs", "validation_fraction", "n_iter_no_change", "tol",
+    "shuffle", "warm_start", "random_state", "verbose",
+})
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -51,8 +63,9 @@ def resolve_device(device: str | torch.device) -> torch.device:
     Raises
     ------
     ValueError
-        If the string is not a device name, or names a CUDA device that this
-        machine does not have.
+        If the value is not a device name, names a kind of device that the
+        estimators do not run on, or names a CUDA device that this machine
+        does not have.
     """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -60,9 +73,14 @@ def resolve_device(device: str | torch.device) -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
-            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:N' or a "
+            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
             f"torch.device; got {device!r}."
         ) from exc
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(
+            f"The 'device' parameter must name a CPU, CUDA or MPS device; got {device!r} "
+            f"(device type {dev.type!r} holds no data the estimators can train on)."
+        )
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(
@@ -80,6 +98,17 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def _same(a, b) -> bool:
+    """Parameter equality that survives arrays, tuples vs lists and classes."""
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    try:
+        eq = a == b
+        return bool(eq) if not isinstance(eq, np.ndarray) else bool(eq.all())
+    except Exception:  # noqa: BLE001 - incomparable objects: fall back to identity
+        return a is b
+
+
 class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """Base class of all skdeepsparse estimators.
 
@@ -90,31 +119,47 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Return a fresh ``torch.nn.Module`` holding every learned tensor. It is
         built on the CPU under a seeded, forked global RNG so that PyTorch's
         default initialisers are reproducible without touching the user's
-        global seed, then moved to ``device_`` and ``dtype``.
+        global seed, then moved to ``device_`` and the data's dtype.
     ``_make_optimizers()``
-        Return a list of optimizers over ``self.module_``'s parameters.
+        Return the optimizers over ``self.module_``'s parameters; the first is
+        the main one (built with :meth:`_optimizer_for`), which the shared
+        ``lr_schedule`` drives. ``_make_schedulers(optimizers)`` may add
+        per-epoch schedulers of the others (e.g. a decoder's decay).
     ``_train_step(X)``
-        One update on the mini-batch tensor ``X``; return a dict of 0-d tensors
-        (or floats) that includes ``"loss"``. Values are averaged per epoch into
-        ``history_`` and checked for NaN/Inf.
+        One update on the mini-batch tensor ``X``: compute the loss, call
+        ``backward`` and step the optimizers; return a dict of 0-d tensors (or
+        floats) that includes ``"loss"``. Values are averaged per epoch into
+        ``history_`` and checked for NaN/Inf. The core steps the schedulers.
     ``_transform_batch(X)``, ``_inverse_transform_batch(Z)``
-        Encode and decode a batch (tensors in, tensors out).
+        Encode and decode a batch (tensors in, tensors out). They must not
+        change the module: several threads may call them at once.
     ``_score_samples_batch(X)``
         Per-sample score, higher is better (negative error or ELBO).
 
     Optional hooks: ``_validation_loss(X)`` (default: minus the mean score),
-    ``_on_fit_start(X)`` (e.g. to learn a standardisation from the data),
-    ``_prepare_training(X, partial)`` (per-call set-up; ``self._batch_rows``
-    then gives each batch's row indices), ``_on_epoch_end(epoch)`` (schedules),
-    ``_on_fit_end(X)`` (fitted statistics) and ``_check_params(X)``
-    (cross-parameter checks).
+    ``_on_fit_start(X)`` (resolve ``"auto"`` parameters once, fitted
+    constants), ``_prepare_training(X, partial)`` (per-call set-up;
+    ``self._batch_rows`` then gives each batch's row indices),
+    ``_on_epoch_end(epoch)``, ``_on_fit_end(X)`` (fitted statistics) and
+    ``_check_params(X)`` (cross-parameter checks).
 
-    Common parameters (documented in each estimator): ``batch_size``,
-    ``max_epochs``, ``validation_fraction``, ``n_iter_no_change``, ``tol``,
-    ``shuffle``, ``warm_start``, ``device``, ``random_state``, ``verbose``.
+    Class attributes: ``_free_params`` names the model's parameters that are
+    read at every use and may change after ``fit``; ``_extra_optimizer_params``
+    those that rebuild the optimizers. Any other changed parameter is refused
+    by ``warm_start``, ``partial_fit`` and ``transform`` with a clear error.
+    ``_default_optimizer`` and ``_default_learning_rate`` resolve ``"auto"``.
     """
 
     _parameter_constraints: dict = {
+        "optimizer": [StrOptions({"auto", "adam", "sgd"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "adam_betas": [tuple, list],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "lr_schedule": [StrOptions({"constant", "step", "one_cycle"})],
+        "lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "lr_decay_every": [Interval(Integral, 1, None, closed="left")],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -130,6 +175,12 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     # Names of attributes that hold torch state; the pickling code moves them to
     # the CPU and back.  Subclasses extend this when they keep extra tensors.
     _torch_attributes: tuple[str, ...] = ("module_",)
+    _free_params: frozenset = frozenset()
+    _extra_optimizer_params: frozenset = frozenset()
+    _default_optimizer = "adam"
+    _default_learning_rate = 1e-3
+    # The smallest batch the model's mathematics accepts (batch statistics).
+    _min_batch_size = 1
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -138,7 +189,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     @abstractmethod
     def _make_optimizers(self) -> list[torch.optim.Optimizer]:
-        """Return the optimizers over ``self.module_``."""
+        """Return the optimizers over ``self.module_``; the first is the main one."""
 
     @abstractmethod
     def _train_step(self, X: torch.Tensor) -> dict[str, Any]:
@@ -157,9 +208,13 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """Per-sample score of a batch; higher is better."""
 
     @property
-    @abstractmethod
     def _n_features_out(self) -> int:
         """Number of code dimensions (used by ``get_feature_names_out``)."""
+        return self.n_components
+
+    def _make_schedulers(self, optimizers) -> list:
+        """Per-epoch schedulers of optimizers other than the main one."""
+        return []
 
     def _validation_loss(self, X: torch.Tensor) -> torch.Tensor:
         """Per-sample validation loss; lower is better."""
@@ -178,8 +233,6 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _prepare_training(self, X: np.ndarray, partial: bool) -> None:
         """Called at the start of every ``fit`` / ``partial_fit`` training loop.
 
-        ``self._planned_steps`` then holds the number of mini-batch steps this
-        call will run if it is not stopped early (for learning-rate schedules).
         During ``_train_step``, ``self._batch_rows`` holds the row indices of
         the current batch in ``X`` (for per-sample state such as persistent
         chains); it is ``None`` outside the loop.
@@ -217,7 +270,11 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self._validate_params()
         warm = self.warm_start and self.__sklearn_is_fitted__()
         with self._transaction():
+            if warm:
+                self._prepare_continuation()
             X = self._validate_X(X, reset=not warm)
+            self._check_data_scale(X)
+            self._check_common_params()
             self._check_params(X)
             if not warm:
                 self._initialize(X)
@@ -245,7 +302,11 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self._validate_params()
         first = not self.__sklearn_is_fitted__()
         with self._transaction():
+            if not first:
+                self._prepare_continuation()
             X = self._validate_X(X, reset=first)
+            self._check_data_scale(X)
+            self._check_common_params()
             self._check_params(X)
             if first:
                 self._initialize(X)
@@ -254,7 +315,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return self
 
     def transform(self, X):
-        """Encode ``X`` into sparse codes.
+        """Encode ``X`` into codes.
 
         Parameters
         ----------
@@ -266,8 +327,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         codes : ndarray of shape (n_samples, n_components)
             The codes, in the dtype of ``X``.
         """
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._check_fitted_input(X)
         return self._map_batches(X, self._transform_batch, self._n_features_out)
 
     def inverse_transform(self, X):
@@ -283,9 +343,11 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         X_original : ndarray of shape (n_samples, n_features)
             Reconstruction, in the dtype of the codes.
         """
-        check_is_fitted(self)
+        self._check_fitted_params()
         Z = self._check_codes(X)
-        return self._map_batches(Z, self._inverse_transform_batch, self.n_features_in_)
+        out = self._map_batches(Z, self._inverse_transform_batch, self.n_features_in_)
+        self._check_output_finite(out, "inverse_transform", "codes")
+        return out
 
     def score_samples(self, X):
         """Per-sample score (higher is better).
@@ -298,9 +360,10 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         -------
         scores : ndarray of shape (n_samples,)
         """
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        return self._map_batches(X, self._score_samples_batch, None)
+        X = self._check_fitted_input(X)
+        out = self._map_batches(X, self._score_samples_batch, None)
+        self._check_output_finite(out, "score_samples", "data")
+        return out
 
     def score(self, X, y=None) -> float:
         """Mean per-sample score of ``X`` (higher is better).
@@ -325,9 +388,21 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             self, X, dtype=[np.float64, np.float32], reset=reset, accept_sparse=False
         )
 
-    def _check_codes(self, Z) -> np.ndarray:
-        from sklearn.utils import check_array
+    def _check_fitted_params(self) -> None:
+        """Validate the parameters where they are read after ``fit``."""
+        check_is_fitted(self)
+        self._validate_params()
+        changed = self._changed_params() - _OPTIMIZER_PARAMS - self._extra_optimizer_params
+        if changed:
+            raise ValueError(self._changed_message(changed, "using the fitted model"))
 
+    def _check_fitted_input(self, X) -> np.ndarray:
+        self._check_fitted_params()
+        X = self._validate_X(X, reset=False)
+        self._check_data_scale(X)
+        return X
+
+    def _check_codes(self, Z) -> np.ndarray:
         Z = check_array(Z, dtype=[np.float64, np.float32], accept_sparse=False)
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
@@ -335,6 +410,78 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 f"{self._n_features_out} components."
             )
         return Z
+
+    def _check_common_params(self) -> None:
+        betas = tuple(self.adam_betas)
+        if len(betas) != 2 or not all(
+            isinstance(b, Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas
+        ):
+            raise ValueError(
+                f"The 'adam_betas' parameter of {type(self).__name__} must be two floats "
+                f"in [0, 1); got {self.adam_betas!r}."
+            )
+        if self.batch_size < self._min_batch_size:
+            raise ValueError(
+                f"The 'batch_size' parameter of {type(self).__name__} must be >= "
+                f"{self._min_batch_size} ({self._min_batch_reason}); got {self.batch_size}."
+            )
+
+    _min_batch_reason = ""
+
+    def _check_data_scale(self, X: np.ndarray) -> None:
+        """Refuse data whose magnitude the model's dtype cannot compute with.
+
+        The models square the data (reconstruction errors, standard
+        deviations): values above ``sqrt(finfo.max) / n_features`` overflow.
+        """
+        if X.size == 0:
+            return
+        limit = math.sqrt(np.finfo(X.dtype).max) / max(X.shape[1], 1)
+        peak = float(np.max(np.abs(X)))
+        if peak > limit:
+            raise ValueError(
+                f"{type(self).__name__}: the data reach |x| = {peak:.3g}, beyond what "
+                f"{X.dtype} arithmetic can square without overflow (about {limit:.3g} for "
+                f"{X.shape[1]} features). Rescale the data (e.g. with StandardScaler) first."
+            )
+
+    def _check_output_finite(self, out: np.ndarray, method: str, what: str) -> None:
+        if not np.isfinite(out).all():
+            raise ValueError(
+                f"{type(self).__name__}.{method} produced non-finite values: the {what} "
+                "are too large for the fitted model in this dtype."
+            )
+
+    # ----------------------------------------------------- parameter changes
+    def _changed_params(self) -> set[str]:
+        """Parameters that differ from those the fitted model was built with."""
+        built = getattr(self, "_built_params", None)
+        if built is None:
+            return set()
+        now = self.get_params(deep=False)
+        return {k for k, v in now.items()
+                if k not in _LOOP_PARAMS and k not in self._free_params
+                and not _same(v, built.get(k))}
+
+    def _changed_message(self, changed, doing: str) -> str:
+        names = ", ".join(sorted(changed))
+        return (
+            f"{type(self).__name__}: parameter(s) {names} changed since the model was "
+            f"built, and they define its architecture or fitted constants; "
+            f"{doing} would ignore them. Set them back, or refit with warm_start=False."
+        )
+
+    def _prepare_continuation(self) -> None:
+        """Before a warm ``fit`` or a ``partial_fit`` on a fitted model."""
+        changed = self._changed_params()
+        opt_changed = changed & (_OPTIMIZER_PARAMS | self._extra_optimizer_params)
+        if changed - opt_changed:
+            raise ValueError(self._changed_message(changed - opt_changed, "continuing training"))
+        self._ensure_optimizers()
+        if opt_changed:
+            # Honour the new settings: fresh optimizers and schedules (their
+            # moments belonged to the old ones). Rolled back if the fit fails.
+            self._build_optimizers()
 
     # ------------------------------------------------------------- helpers
     @property
@@ -351,21 +498,23 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return torch.tensor(np.ascontiguousarray(X), dtype=self._torch_dtype,
                             device=self.device_)
 
+    def _to_numpy(self, t: torch.Tensor) -> np.ndarray:
+        return t.detach().to("cpu", torch.float64).numpy().astype(self._np_dtype)
+
     def _map_batches(self, X: np.ndarray, fn, out_dim: int | None) -> np.ndarray:
-        """Apply ``fn`` chunk by chunk so memory stays bounded for any ``len(X)``."""
+        """Apply ``fn`` chunk by chunk so memory stays bounded for any ``len(X)``.
+
+        The module stays in eval mode outside training, so nothing here changes
+        it: concurrent calls from several threads give the serial result.
+        """
         n = X.shape[0]
         shape = (n,) if out_dim is None else (n, out_dim)
         out = np.empty(shape, dtype=X.dtype)
-        was_training = self.module_.training
-        self.module_.eval()
-        try:
-            with torch.no_grad():
-                for start in range(0, n, _TRANSFORM_CHUNK):
-                    stop = min(start + _TRANSFORM_CHUNK, n)
-                    res = fn(self._to_tensor(X[start:stop]))
-                    out[start:stop] = res.detach().to("cpu", torch.float64).numpy()
-        finally:
-            self.module_.train(was_training)
+        with torch.no_grad():
+            for start in range(0, n, _TRANSFORM_CHUNK):
+                stop = min(start + _TRANSFORM_CHUNK, n)
+                res = fn(self._to_tensor(X[start:stop]))
+                out[start:stop] = res.detach().to("cpu", torch.float64).numpy()
         return out
 
     def _make_generator(self, seed: int) -> torch.Generator:
@@ -373,6 +522,95 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         gen.manual_seed(int(seed))
         return gen
 
+    # --------------------------------------------------------- standardisation
+    def _fit_standardization(self, X: np.ndarray, enabled: bool) -> None:
+        """One global mean and scale (scalars), in float64 without overflow."""
+        if not enabled:
+            self.mean_, self.scale_ = 0.0, 1.0
+            return
+        peak = float(np.max(np.abs(X))) if X.size else 0.0
+        unit = peak if peak > 0 else 1.0
+        # Dividing by the peak first keeps the squares finite for any finite data.
+        Xs = X.astype(np.float64) / unit
+        mean = float(Xs.mean())
+        std = float(Xs.std())
+        self.mean_ = mean * unit
+        self.scale_ = std * unit if std > 0 else 1.0
+
+    def _standardize(self, X: torch.Tensor) -> torch.Tensor:
+        return (X - self.mean_) / self.scale_
+
+    def _unstandardize(self, Y: torch.Tensor) -> torch.Tensor:
+        return Y * self.scale_ + self.mean_
+
+    # ------------------------------------------------------------ optimizers
+    @property
+    def _optimizer_kind(self) -> str:
+        return self._default_optimizer if self.optimizer == "auto" else self.optimizer
+
+    @property
+    def _learning_rate(self) -> float:
+        if self.learning_rate == "auto":
+            return float(self._default_learning_rate)
+        return float(self.learning_rate)
+
+    def _optimizer_for(self, params) -> torch.optim.Optimizer:
+        """The main optimizer, built from the shared optimizer parameters."""
+        if self._optimizer_kind == "sgd":
+            return torch.optim.SGD(params, lr=self._learning_rate, momentum=self.momentum,
+                                   nesterov=self.momentum > 0, weight_decay=self.weight_decay)
+        return torch.optim.Adam(params, lr=self._learning_rate,
+                                betas=tuple(self.adam_betas), weight_decay=self.weight_decay)
+
+    def _build_optimizers(self) -> None:
+        self._optimizers = self._make_optimizers()
+        self._schedulers = self._make_schedulers(self._optimizers)
+        if self.lr_schedule == "step":
+            self._schedulers.insert(0, torch.optim.lr_scheduler.StepLR(
+                self._optimizers[0], step_size=self.lr_decay_every, gamma=self.lr_decay))
+        self._step_scheduler = None
+        self._built_params = {**self._built_params, **{
+            k: copy.deepcopy(v) for k, v in self.get_params(deep=False).items()
+            if k in _OPTIMIZER_PARAMS or k in self._extra_optimizer_params}}
+
+    def _ensure_optimizers(self) -> None:
+        """Rebuild optimizers after unpickling, restoring their saved state.
+
+        The saved state is deep-copied in: the live optimizer must never share
+        tensors with it, or a failed step would write into the saved copy.
+        """
+        if getattr(self, "_optimizers", None) is not None:
+            return
+        self._build_optimizers()
+        states = getattr(self, "_optimizer_states", None)
+        if states:
+            for opt, state in zip(self._optimizers, states["optimizers"], strict=True):
+                opt.load_state_dict(copy.deepcopy(state))
+            for sch, state in zip(self._schedulers, states["schedulers"], strict=True):
+                sch.load_state_dict(copy.deepcopy(state))
+        self._optimizer_states = None
+
+    def _start_one_cycle(self, total_steps: int, partial: bool) -> None:
+        """The per-call one-cycle schedule (constant peak rate for partial_fit)."""
+        self._step_scheduler = None
+        if self.lr_schedule != "one_cycle":
+            return
+        opt = self._optimizers[0]
+        for group in opt.param_groups:
+            group["lr"] = self._learning_rate
+        if not partial:
+            self._step_scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                opt, max_lr=self._learning_rate, total_steps=max(total_steps, 1),
+                pct_start=self.warmup_fraction, anneal_strategy="cos", div_factor=25.0,
+                final_div_factor=1e4, cycle_momentum=False)
+
+    def _optimizer_state(self) -> dict:
+        return {
+            "optimizers": [_to_cpu(o.state_dict()) for o in self._optimizers],
+            "schedulers": [copy.deepcopy(s.state_dict()) for s in self._schedulers],
+        }
+
+    # ---------------------------------------------------------- the loop
     def _initialize(self, X: np.ndarray) -> None:
         """Build a fresh model, optimizers and random streams for ``X``."""
         self.device_ = resolve_device(self.device)
@@ -386,22 +624,12 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seeds[2]))
             module = self._build_module(X.shape[1])
-        self.module_ = module.to(device=self.device_, dtype=_TORCH_DTYPES[X.dtype])
-        self._optimizers = self._make_optimizers()
+        self.module_ = module.to(device=self.device_, dtype=_TORCH_DTYPES[X.dtype]).eval()
+        self._built_params = copy.deepcopy(self.get_params(deep=False))
+        self._build_optimizers()
         self.n_iter_ = 0
         self.n_steps_ = 0
         self.history_ = []
-
-    def _ensure_optimizers(self) -> None:
-        """Rebuild optimizers after unpickling, restoring their saved state."""
-        if getattr(self, "_optimizers", None) is not None:
-            return
-        self._optimizers = self._make_optimizers()
-        states = getattr(self, "_optimizer_states", None)
-        if states:
-            for opt, state in zip(self._optimizers, states, strict=True):
-                opt.load_state_dict(state)
-        self._optimizer_states = None
 
     def _split(self, n: int, use_validation: bool) -> tuple[np.ndarray, np.ndarray | None]:
         idx = self._rng.permutation(n) if self.shuffle else np.arange(n)
@@ -421,7 +649,6 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
 
     def _validation_score(self, X_val: np.ndarray) -> float:
-        was_training = self.module_.training
         self.module_.eval()
         total, count = 0.0, 0
         try:
@@ -432,7 +659,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                     total += float(loss.sum())
                     count += loss.shape[0]
         finally:
-            self.module_.train(was_training)
+            self.module_.train()
         return total / max(count, 1)
 
     def _fit_epochs(
@@ -441,33 +668,36 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """The training loop shared by ``fit`` and ``partial_fit``."""
         self._ensure_optimizers()
         train_idx, val_idx = self._split(X.shape[0], use_validation)
-        self._planned_steps = n_epochs * max(1, math.ceil(len(train_idx) / self.batch_size))
+        steps_per_epoch = max(1, math.ceil(len(train_idx) / self.batch_size))
+        self._start_one_cycle(n_epochs * steps_per_epoch, partial)
         self._prepare_training(X, partial)
         X_val = X[val_idx] if val_idx is not None else None
         best_loss, best_state, best_epoch, stale = math.inf, None, None, 0
         last_state = self._state_snapshot()
-        self.module_.train()
-        epochs = range(n_epochs)
         bar = None
         if self.verbose and not partial:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch")
         completed = 0
+        self.module_.train()
         try:
-            for _ in epochs:
+            for _ in range(n_epochs):
                 t0 = time.perf_counter()
                 sums: dict[str, Any] = {}
                 batches = self._batches(train_idx)
                 for b in batches:
                     self._batch_rows = b
                     stats = self._train_step(self._to_tensor(X[b]))
+                    if self._step_scheduler is not None:
+                        self._step_scheduler.step()
                     self.n_steps_ += 1
                     for k, v in stats.items():
                         v = v.detach() if isinstance(v, torch.Tensor) else v
                         sums[k] = sums.get(k, 0.0) + v
                 # One host sync per epoch: values stay on the device until here.
                 record = {k: float(v) / len(batches) for k, v in sums.items()}
+                record["lr"] = float(self._optimizers[0].param_groups[0]["lr"])
                 epoch = self.n_iter_
                 self._check_finite(record, epoch)
                 if X_val is not None:
@@ -479,6 +709,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                         )
                 record["epoch"] = epoch
                 record["time"] = time.perf_counter() - t0
+                for sch in self._schedulers:
+                    sch.step()
                 self._on_epoch_end(epoch)
                 self.n_iter_ += 1
                 completed += 1
@@ -506,15 +738,20 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         except KeyboardInterrupt:
             if completed == 0:
                 raise
-            self.module_.load_state_dict(last_state)
+            if best_state is not None:
+                kept = f"the epoch with the best validation loss ({best_epoch})"
+            else:
+                self.module_.load_state_dict(last_state)
+                kept = f"the last completed epoch ({self.n_iter_ - 1})"
             warnings.warn(
-                f"{type(self).__name__}.fit interrupted; keeping the model of the last "
-                f"completed epoch ({self.n_iter_ - 1}).",
+                f"{type(self).__name__}.fit interrupted; keeping {kept}.",
                 UserWarning,
                 stacklevel=3,
             )
         finally:
             self._batch_rows = None
+            self._step_scheduler = None
+            self.module_.eval()
             if bar is not None:
                 bar.close()
         if best_state is not None:
@@ -542,10 +779,10 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         # BaseEstimator may hand back the live __dict__: never mutate the estimator.
         state = dict(super().__getstate__())
         if state.get("_optimizers") is not None:
-            state["_optimizer_states"] = [
-                _to_cpu(opt.state_dict()) for opt in state["_optimizers"]
-            ]
+            state["_optimizer_states"] = self._optimizer_state()
         state["_optimizers"] = None
+        state["_schedulers"] = None
+        state["_step_scheduler"] = None
         gen = state.pop("_generator", None)
         if gen is not None:
             state["_generator_state"] = gen.get_state()
@@ -600,8 +837,8 @@ class _FitTransaction:
     """Restore the estimator as it was if ``fit``/``partial_fit`` fails.
 
     A fresh fit builds new objects, so a shallow copy of ``__dict__`` suffices
-    for them; tensors that training mutates in place (module parameters and
-    optimizer state of a warm start or ``partial_fit``) are cloned.
+    for them; what training mutates in place (module parameters, optimizer and
+    scheduler state, random streams, ``history_``) is copied and put back.
     """
 
     def __init__(self, est: BaseSparseEstimator):
@@ -612,11 +849,13 @@ class _FitTransaction:
         self.saved = dict(est.__dict__)
         self.module_state = None
         self.opt_states = None
-        self.gen_state = None
         if est.__sklearn_is_fitted__():
             self.module_state = est._state_snapshot()
-            if est._optimizers is not None:
-                self.opt_states = [copy.deepcopy(o.state_dict()) for o in est._optimizers]
+            if getattr(est, "_optimizers", None) is not None:
+                self.opt_states = (
+                    [copy.deepcopy(o.state_dict()) for o in est._optimizers],
+                    [copy.deepcopy(s.state_dict()) for s in est._schedulers],
+                )
             self.gen_state = est._generator.get_state()
             self.rng_state = est._rng.get_state()
             self.history_len = len(est.history_)
@@ -630,8 +869,12 @@ class _FitTransaction:
         est.__dict__.update(self.saved)
         if self.module_state is not None:
             est.module_.load_state_dict(self.module_state)
+            est.module_.eval()
             if self.opt_states is not None:
-                for o, s in zip(est._optimizers, self.opt_states, strict=True):
+                opts, schs = self.opt_states
+                for o, s in zip(est._optimizers, opts, strict=True):
+                    o.load_state_dict(s)
+                for o, s in zip(est._schedulers, schs, strict=True):
                     o.load_state_dict(s)
             est._generator.set_state(self.gen_state)
             est._rng.set_state(self.rng_state)

@@ -11,6 +11,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseSparseEstimator
+from ._docstrings import fill_doc
+from ._validation import check_layer_sizes
 from .nn import LISTA, MLP, LinearDictionary, normalize_columns_
 from .solvers import decoder_recon_grad, fista, linear_recon_grad, lipschitz_constant
 
@@ -45,6 +47,7 @@ def _variance_hinge(Z: torch.Tensor, threshold: float, eps: float) -> torch.Tens
     return (torch.clamp(threshold - std, min=0) ** 2).sum()
 
 
+@fill_doc(learning_rate=1e-4, batch_size=250, max_epochs=200)
 class VarianceRegDictionaryLearner(BaseSparseEstimator):
     """Sparse coding with a variance hinge on codes and a LISTA encoder.
 
@@ -70,10 +73,10 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     n_components : int, default=128
         Number of latents ``l``.
     decoder : {"linear", "mlp"}, default="linear"
-        Linear dictionary ``D(z) = W z`` (no bias), or
-        ``D(z) = W2 relu(W1 z + b1)``.
-    hidden_size : int, default=1024
-        Hidden width of the MLP decoder.
+        Linear dictionary ``D(z) = W z`` (no bias), or the ReLU MLP
+        ``D(z) = W2 relu(W1 z + b1)`` (the paper's -NL decoder).
+    decoder_hidden_sizes : tuple of int, default=(1024,)
+        Hidden widths of the MLP decoder (one layer in the paper).
     regularizer : {"variance", "column_norm", "weight_decay", "none"}, \
             default="variance"
         How code collapse is prevented.
@@ -92,63 +95,41 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     column_norm : float, default=1.0
         Column norm enforced with ``regularizer="column_norm"`` (on both
         layers of the MLP decoder).
-    weight_decay_decoder : float, default=0.0
+    decoder_weight_decay : float, default=0.0
         Adam (coupled L2) weight decay on the decoder weights; must be > 0 with
         ``regularizer="weight_decay"``.
-    weight_decay_decoder_bias : float, default=0.0
-        Weight decay on the MLP decoder's hidden bias.
-    weight_decay_encoder_bias : float, default=0.0
+    decoder_bias_weight_decay : float, default=0.0
+        Weight decay on the MLP decoder's hidden biases.
+    encoder_bias_weight_decay : float, default=0.0
         Weight decay on the encoder bias.
-    fista_step : float or "auto", default=0.5
+    inference_step_size : float or "auto", default=0.5
         FISTA step size (the paper uses a fixed step). ``"auto"`` uses ``1/L``
         with ``L`` from the decoder's Gram matrix (linear decoder only), which
         cannot diverge when the atoms grow.
-    max_inference_iter : int, default=200
-        FISTA iterations per batch.
+    inference_steps : int, default=200
+        At most this many FISTA iterations per batch.
     inference_tol : float, default=1e-3
         Per-sample FISTA stopping tolerance on the relative code change.
     positive_code : bool, default=True
         Non-negative codes (as in every released experiment).
     lista_iter : int, default=3
         LISTA refinement steps.
-    lr_decoder : float, default=3e-4
-        Adam learning rate of the decoder.
-    lr_encoder : float, default=1e-4
-        Adam learning rate of the encoder.
-    lr_decay_every : int or None, default=None
-        Multiply the decoder learning rate by ``lr_decay_factor`` every that
-        many epochs.
-    lr_decay_factor : float, default=0.5
-        See ``lr_decay_every``.
+    decoder_learning_rate : float, default=3e-4
+        Adam learning rate of the decoder (``learning_rate`` is the encoder's).
+    decoder_lr_decay : float in (0, 1], default=1.0
+        Multiply the decoder learning rate by this every
+        ``decoder_lr_decay_every`` epochs (the VDL-NL scripts: 0.5 every 30).
+    decoder_lr_decay_every : int, default=1
+        See ``decoder_lr_decay``.
     standardize : bool, default=True
         Subtract the global mean and divide by the global std of the training
         data (one scalar each, as in the paper); undone by
         ``inverse_transform``.
-    transform_method : {"encoder", "fista"}, default="encoder"
+    transform_mode : {"encoder", "fista"}, default="encoder"
         ``"encoder"``: the LISTA output (what the paper evaluates).
         ``"fista"``: FISTA on the energy from the encoder's codes, without the
         batch-coupled variance term, so codes do not depend on the batch.
-    batch_size : int, default=250
-        Mini-batch size. The variance hinge needs at least 2 samples a batch.
-    max_epochs : int, default=200
-        Passes over the training data (the paper's budget).
-    validation_fraction : float, default=0.1
-        Share of ``fit`` data held out to select the epoch with the lowest
-        validation energy (encoder codes); 0 disables it.
-    n_iter_no_change : int or None, default=None
-        Stop when the validation energy has not improved for that many epochs.
-    tol : float, default=0.0
-        Relative improvement that counts for ``n_iter_no_change``.
-    shuffle : bool, default=True
-        Shuffle the data every epoch.
-    warm_start : bool, default=False
-        Continue from the fitted model on a new call to ``fit``.
-    device : str or torch.device, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, splitting and shuffling (never the global seed).
-    verbose : int, default=0
-        Show a progress bar.
+    %(training_parameters)s
 
     Attributes
     ----------
@@ -156,7 +137,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         The dictionary atoms in data units (linear decoder only), so that
         ``inverse_transform(Z) == Z @ components_ + mean_``.
     mean_, scale_ : float
-        The global standardisation.
+        The global standardisation (0 and 1 without it).
     module_ : torch.nn.Module
         ``encoder`` (LISTA) and ``decoder``.
     device_ : torch.device
@@ -165,7 +146,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         Per epoch: ``loss``, ``recon`` (decoder MSE), ``encoder_loss``,
         ``l1``, ``zeros`` (fraction of exact zeros in FISTA codes),
         ``code_std`` (mean batch std of latents), ``col_norm`` (mean decoder
-        column norm), ``inference_iter``, ``val_loss``, ``time``.
+        column norm), ``inference_iter``, ``lr``, ``val_loss``, ``time``.
     n_iter_ : int
         Epochs run. ``n_steps_``: mini-batches run.
     best_epoch_ : int
@@ -189,7 +170,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         **BaseSparseEstimator._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "decoder": [StrOptions({"linear", "mlp"})],
-        "hidden_size": [Interval(Integral, 1, None, closed="left")],
+        "decoder_hidden_sizes": [tuple, list],
         "regularizer": [StrOptions({"variance", "column_norm", "weight_decay", "none"})],
         "sparsity_reg": [Interval(Real, 0, None, closed="left")],
         "variance_reg": [Interval(Real, 0, None, closed="left")],
@@ -197,28 +178,36 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         "variance_eps": [Interval(Real, 0, None, closed="left")],
         "code_reg": [Interval(Real, 0, None, closed="left")],
         "column_norm": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay_decoder": [Interval(Real, 0, None, closed="left")],
-        "weight_decay_decoder_bias": [Interval(Real, 0, None, closed="left")],
-        "weight_decay_encoder_bias": [Interval(Real, 0, None, closed="left")],
-        "fista_step": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "max_inference_iter": [Interval(Integral, 1, None, closed="left")],
+        "decoder_weight_decay": [Interval(Real, 0, None, closed="left")],
+        "decoder_bias_weight_decay": [Interval(Real, 0, None, closed="left")],
+        "encoder_bias_weight_decay": [Interval(Real, 0, None, closed="left")],
+        "inference_step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "inference_steps": [Interval(Integral, 1, None, closed="left")],
         "inference_tol": [Interval(Real, 0, None, closed="left")],
         "positive_code": ["boolean"],
         "lista_iter": [Interval(Integral, 0, None, closed="left")],
-        "lr_decoder": [Interval(Real, 0, None, closed="neither")],
-        "lr_encoder": [Interval(Real, 0, None, closed="neither")],
-        "lr_decay_every": [Interval(Integral, 1, None, closed="left"), None],
-        "lr_decay_factor": [Interval(Real, 0, None, closed="neither")],
+        "decoder_learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "decoder_lr_decay": [Interval(Real, 0, 1, closed="right")],
+        "decoder_lr_decay_every": [Interval(Integral, 1, None, closed="left")],
         "standardize": ["boolean"],
-        "transform_method": [StrOptions({"encoder", "fista"})],
+        "transform_mode": [StrOptions({"encoder", "fista"})],
     }
+    _free_params = frozenset({
+        "sparsity_reg", "variance_reg", "variance_threshold", "variance_eps", "code_reg",
+        "inference_step_size", "inference_steps", "inference_tol", "transform_mode",
+    })
+    _extra_optimizer_params = frozenset({
+        "decoder_learning_rate", "decoder_lr_decay", "decoder_lr_decay_every",
+        "decoder_weight_decay", "decoder_bias_weight_decay", "encoder_bias_weight_decay",
+    })
+    _default_learning_rate = 1e-4
 
     def __init__(
         self,
         n_components: int = 128,
         *,
         decoder: str = "linear",
-        hidden_size: int = 1024,
+        decoder_hidden_sizes: tuple[int, ...] = (1024,),
         regularizer: str = "variance",
         sparsity_reg: float = 0.02,
         variance_reg: float = 10.0,
@@ -226,20 +215,28 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         variance_eps: float = 0.0,
         code_reg: float = 5.0,
         column_norm: float = 1.0,
-        weight_decay_decoder: float = 0.0,
-        weight_decay_decoder_bias: float = 0.0,
-        weight_decay_encoder_bias: float = 0.0,
-        fista_step: float | str = 0.5,
-        max_inference_iter: int = 200,
+        decoder_weight_decay: float = 0.0,
+        decoder_bias_weight_decay: float = 0.0,
+        encoder_bias_weight_decay: float = 0.0,
+        inference_step_size: float | str = 0.5,
+        inference_steps: int = 200,
         inference_tol: float = 1e-3,
         positive_code: bool = True,
         lista_iter: int = 3,
-        lr_decoder: float = 3e-4,
-        lr_encoder: float = 1e-4,
-        lr_decay_every: int | None = None,
-        lr_decay_factor: float = 0.5,
+        decoder_learning_rate: float = 3e-4,
+        decoder_lr_decay: float = 1.0,
+        decoder_lr_decay_every: int = 1,
         standardize: bool = True,
-        transform_method: str = "encoder",
+        transform_mode: str = "encoder",
+        optimizer: str = "adam",
+        learning_rate: float | str = 1e-4,
+        momentum: float = 0.9,
+        adam_betas: tuple[float, float] = (0.9, 0.999),
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        lr_decay: float = 1.0,
+        lr_decay_every: int = 1,
+        warmup_fraction: float = 0.05,
         batch_size: int = 250,
         max_epochs: int = 200,
         validation_fraction: float = 0.1,
@@ -253,7 +250,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     ):
         self.n_components = n_components
         self.decoder = decoder
-        self.hidden_size = hidden_size
+        self.decoder_hidden_sizes = decoder_hidden_sizes
         self.regularizer = regularizer
         self.sparsity_reg = sparsity_reg
         self.variance_reg = variance_reg
@@ -261,20 +258,28 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         self.variance_eps = variance_eps
         self.code_reg = code_reg
         self.column_norm = column_norm
-        self.weight_decay_decoder = weight_decay_decoder
-        self.weight_decay_decoder_bias = weight_decay_decoder_bias
-        self.weight_decay_encoder_bias = weight_decay_encoder_bias
-        self.fista_step = fista_step
-        self.max_inference_iter = max_inference_iter
+        self.decoder_weight_decay = decoder_weight_decay
+        self.decoder_bias_weight_decay = decoder_bias_weight_decay
+        self.encoder_bias_weight_decay = encoder_bias_weight_decay
+        self.inference_step_size = inference_step_size
+        self.inference_steps = inference_steps
         self.inference_tol = inference_tol
         self.positive_code = positive_code
         self.lista_iter = lista_iter
-        self.lr_decoder = lr_decoder
-        self.lr_encoder = lr_encoder
-        self.lr_decay_every = lr_decay_every
-        self.lr_decay_factor = lr_decay_factor
+        self.decoder_learning_rate = decoder_learning_rate
+        self.decoder_lr_decay = decoder_lr_decay
+        self.decoder_lr_decay_every = decoder_lr_decay_every
         self.standardize = standardize
-        self.transform_method = transform_method
+        self.transform_mode = transform_mode
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.adam_betas = adam_betas
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
+        self.lr_decay_every = lr_decay_every
+        self.warmup_fraction = warmup_fraction
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
@@ -287,42 +292,47 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         self.verbose = verbose
 
     # ----------------------------------------------------------------- setup
+    @property
+    def _min_batch_size(self):
+        return 2 if self.regularizer == "variance" else 1
+
+    _min_batch_reason = "the variance hinge needs a batch standard deviation"
+
     def _check_params(self, X):
-        if self.regularizer == "weight_decay" and self.weight_decay_decoder <= 0:
+        check_layer_sizes(self, "decoder_hidden_sizes", allow_empty=False)
+        if self.regularizer == "weight_decay" and self.decoder_weight_decay <= 0:
             raise ValueError(
-                "regularizer='weight_decay' needs weight_decay_decoder > 0; got "
-                f"weight_decay_decoder={self.weight_decay_decoder}."
+                "regularizer='weight_decay' needs decoder_weight_decay > 0; got "
+                f"decoder_weight_decay={self.decoder_weight_decay}."
             )
-        if self.fista_step == "auto" and self.decoder != "linear":
-            raise ValueError("fista_step='auto' is only available with decoder='linear'.")
-        if self.fista_step != "auto":
+        if self.inference_step_size == "auto" and self.decoder != "linear":
+            raise ValueError(
+                "inference_step_size='auto' is only available with decoder='linear'.")
+        if self.inference_step_size != "auto":
             # The code_reg term alone has curvature 2 * gamma / l: FISTA with a fixed
             # step oscillates or diverges once step * curvature >= 2.
             curvature = 2.0 * self.code_reg / self.n_components
-            if self.fista_step * curvature >= 2.0:
+            if self.inference_step_size * curvature >= 2.0:
                 warnings.warn(
-                    f"fista_step={self.fista_step} is unstable with code_reg={self.code_reg} "
-                    f"and n_components={self.n_components} (step * 2 * code_reg / "
-                    f"n_components = {self.fista_step * curvature:.2f} >= 2); lower "
-                    "fista_step or use fista_step='auto'.",
+                    f"inference_step_size={self.inference_step_size} is unstable with "
+                    f"code_reg={self.code_reg} and n_components={self.n_components} "
+                    f"(step * 2 * code_reg / n_components = "
+                    f"{self.inference_step_size * curvature:.2f} >= 2); lower "
+                    "inference_step_size or use inference_step_size='auto'.",
                     UserWarning,
                     stacklevel=3,
                 )
 
     def _on_fit_start(self, X):
-        if self.standardize:
-            self.mean_ = float(X.mean())
-            std = float(X.std())
-            self.scale_ = std if std > 0 else 1.0
-        else:
-            self.mean_, self.scale_ = 0.0, 1.0
+        self._fit_standardization(X, self.standardize)
 
     def _build_module(self, n_features):
         encoder = LISTA(n_features, self.n_components, self.lista_iter, self.positive_code)
         if self.decoder == "linear":
             decoder = LinearDictionary(self.n_components, n_features, bias=False)
         else:
-            decoder = MLP([self.n_components, self.hidden_size, n_features], bias_last=False)
+            sizes = [self.n_components, *self.decoder_hidden_sizes, n_features]
+            decoder = MLP(sizes, bias_last=False)
         module = _VDLModule(encoder, decoder)
         if self.regularizer == "column_norm":
             self._normalize_decoder(module)
@@ -337,28 +347,25 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
             normalize_columns_(lin.weight, self.column_norm)
 
     def _make_optimizers(self):
+        enc = self.module_.encoder
+        opt_enc = self._optimizer_for(
+            [{"params": [p for p in enc.parameters() if p is not enc.U.bias]},
+             {"params": [enc.U.bias], "weight_decay": self.encoder_bias_weight_decay}])
         dec_w, dec_b = [], []
         for lin in self._decoder_linears():
             dec_w.append(lin.weight)
             if lin.bias is not None:
                 dec_b.append(lin.bias)
-        groups = [{"params": dec_w, "weight_decay": self.weight_decay_decoder}]
+        groups = [{"params": dec_w, "weight_decay": self.decoder_weight_decay}]
         if dec_b:
-            groups.append({"params": dec_b, "weight_decay": self.weight_decay_decoder_bias})
-        opt_dec = torch.optim.Adam(groups, lr=self.lr_decoder)
-        enc = self.module_.encoder
-        enc_b = [enc.U.bias]
-        enc_w = [p for p in enc.parameters() if p is not enc.U.bias]
-        opt_enc = torch.optim.Adam(
-            [{"params": enc_w, "weight_decay": 0.0},
-             {"params": enc_b, "weight_decay": self.weight_decay_encoder_bias}],
-            lr=self.lr_encoder,
-        )
-        return [opt_dec, opt_enc]
+            groups.append({"params": dec_b, "weight_decay": self.decoder_bias_weight_decay})
+        opt_dec = torch.optim.Adam(groups, lr=self.decoder_learning_rate,
+                                   betas=tuple(self.adam_betas))
+        return [opt_enc, opt_dec]
 
-    @property
-    def _n_features_out(self):
-        return self.n_components
+    def _make_schedulers(self, optimizers):
+        return [torch.optim.lr_scheduler.StepLR(
+            optimizers[1], step_size=self.decoder_lr_decay_every, gamma=self.decoder_lr_decay)]
 
     @property
     def components_(self) -> np.ndarray:
@@ -367,13 +374,9 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
             raise AttributeError(
                 "components_ exists only for a fitted model with decoder='linear'."
             )
-        W = self.module_.decoder.weight.detach().to("cpu", torch.float64).numpy()
-        return (W.T * self.scale_).astype(self._np_dtype)
+        return self._to_numpy(self.module_.decoder.weight.T * self.scale_)
 
     # ------------------------------------------------------------- inference
-    def _standardize(self, X):
-        return (X - self.mean_) / self.scale_
-
     def _infer(self, Y, Z_enc, *, variance: bool):
         """FISTA on the energy of the docstring, started from the encoder codes."""
         dec = self.module_.decoder
@@ -395,17 +398,17 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
                 )
             return g
 
-        if self.fista_step == "auto":
+        if self.inference_step_size == "auto":
             W = dec.weight.detach()
             L = 2.0 / P * lipschitz_constant(W.T @ W) + 2.0 * gamma / l
             if use_var:
                 L += 2.0 * self.variance_reg / (Y.shape[0] - 1)
             step = 1.0 / L
         else:
-            step = float(self.fista_step)
+            step = float(self.inference_step_size)
         Z, n_it = fista(
             grad, Z_enc, step=step, alpha=self.sparsity_reg, positive=self.positive_code,
-            max_iter=self.max_inference_iter, tol=self.inference_tol,
+            max_iter=self.inference_steps, tol=self.inference_tol,
         )
         return Z, n_it
 
@@ -413,7 +416,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     def _train_step(self, X):
         Y = self._standardize(X)
         module = self.module_
-        opt_dec, opt_enc = self._optimizers
+        opt_enc, opt_dec = self._optimizers
         Z_enc = module.encoder(Y)
         Z, n_it = self._infer(Y, Z_enc.detach(), variance=True)
         recon = ((Y - module.decoder(Z)) ** 2).mean()
@@ -440,12 +443,6 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
                 "inference_iter": float(n_it),
             }
 
-    def _on_epoch_end(self, epoch):
-        if self.lr_decay_every:
-            lr = self.lr_decoder * self.lr_decay_factor ** ((epoch + 1) // self.lr_decay_every)
-            for group in self._optimizers[0].param_groups:
-                group["lr"] = lr
-
     def _validation_loss(self, X):
         """Per-sample validation energy on encoder codes (the paper's selection)."""
         Y = self._standardize(X)
@@ -462,12 +459,12 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     def _transform_batch(self, X):
         Y = self._standardize(X)
         Z = self.module_.encoder(Y)
-        if self.transform_method == "fista":
+        if self.transform_mode == "fista":
             Z, _ = self._infer(Y, Z, variance=False)
         return Z
 
     def _inverse_transform_batch(self, Z):
-        return self.module_.decoder(Z) * self.scale_ + self.mean_
+        return self._unstandardize(self.module_.decoder(Z))
 
     def _score_samples_batch(self, X):
         X_hat = self._inverse_transform_batch(self._transform_batch(X))
