@@ -51,13 +51,48 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     return Path(data_home).expanduser()
 
 
-def _read_idx(path: Path, magic: int, offset: int) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    found = int.from_bytes(raw[:4], "big")
+def _read_idx(path: Path, magic: int) -> np.ndarray:
+    """Read an unsigned-byte IDX file, checking its header against its size.
+
+    The header is two zero bytes, the type code (0x08 for unsigned bytes), the
+    number of dimensions and one big-endian 32-bit size per dimension; the
+    data must hold exactly the product of the sizes.
+    """
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise ValueError(f"{path} could not be read as a gzip file ({exc}); it may be "
+                         "truncated or corrupt.") from exc
+    found = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else None
     if found != magic:
-        raise ValueError(f"{path} is not an IDX file of the expected type (magic {found:#x}).")
-    return np.frombuffer(raw, dtype=np.uint8, offset=offset)
+        what = "too short" if found is None else f"magic {found:#x}"
+        raise ValueError(f"{path} is not an IDX file of the expected type ({what}; "
+                         f"expected magic {magic:#x}).")
+    ndim = magic & 0xFF
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"{path}: the IDX header is truncated.")
+    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape, dtype=np.int64))
+    held = len(raw) - header
+    if held != expected:
+        raise ValueError(
+            f"{path}: the header announces shape {shape} ({expected} bytes of data) but the "
+            f"file holds {held} bytes ({'truncated' if held < expected else 'trailing bytes'})."
+        )
+    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def _check_n_samples(n_samples, available: int):
+    if n_samples is None:
+        return available
+    if (not isinstance(n_samples, (int, np.integer)) or isinstance(n_samples, (bool, np.bool_))
+            or n_samples < 1):
+        raise ValueError(f"n_samples must be None or a positive int; got {n_samples!r}.")
+    if n_samples > available:
+        raise ValueError(f"n_samples={n_samples} but the file holds {available} images.")
+    return int(n_samples)
 
 
 def _load_idx_dataset(name: str, subset: str, data_home, n_samples, dtype) -> Bunch:
@@ -73,12 +108,16 @@ def _load_idx_dataset(name: str, subset: str, data_home, n_samples, dtype) -> Bu
             f"files there, or pass data_home= (or set SKDEEPSPARSE_DATA) to the folder "
             f"that contains '{name}/'. skdeepsparse does not download data."
         )
-    images = _read_idx(img_file, 0x803, 16).reshape(-1, 28 * 28)
-    labels = _read_idx(lab_file, 0x801, 8).astype(np.int64)
-    if n_samples is not None:
-        images, labels = images[:n_samples], labels[:n_samples]
-    X = images.astype(dtype) / np.asarray(255.0, dtype=dtype)
-    return Bunch(data=X, target=labels, images_shape=(28, 28), name=name, subset=subset)
+    images = _read_idx(img_file, 0x803)
+    labels = _read_idx(lab_file, 0x801).astype(np.int64)
+    if images.shape[1:] != (28, 28):
+        raise ValueError(f"{img_file}: images of shape {images.shape[1:]}, expected (28, 28).")
+    if len(images) != len(labels):
+        raise ValueError(f"{img_file} holds {len(images)} images but {lab_file} holds "
+                         f"{len(labels)} labels.")
+    n = _check_n_samples(n_samples, len(images))
+    X = images[:n].reshape(n, 28 * 28).astype(dtype) / np.asarray(255.0, dtype=dtype)
+    return Bunch(data=X, target=labels[:n], images_shape=(28, 28), name=name, subset=subset)
 
 
 def load_mnist(subset="train", *, data_home=None, n_samples=None, dtype=np.float32) -> Bunch:
