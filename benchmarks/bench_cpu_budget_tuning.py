@@ -32,13 +32,13 @@ def main() -> None:
     specs = benchmark_models("cpu", device="cpu")
     trials = [
         ("VDL", "lr 1e-3/3e-4, 20 epochs",
-         dict(sparsity_reg=0.01, lr_decoder=1e-3, lr_encoder=3e-4)),
+         dict(sparsity_reg=0.01, decoder_learning_rate=1e-3, learning_rate=3e-4)),
         ("VDL", "lr 1e-3/3e-4, 40 epochs",
-         dict(sparsity_reg=0.01, lr_decoder=1e-3, lr_encoder=3e-4, max_epochs=40)),
+         dict(sparsity_reg=0.01, decoder_learning_rate=1e-3, learning_rate=3e-4, max_epochs=40)),
         ("VDL", "lr 3e-3/1e-3, 20 epochs (shipped)",
-         dict(sparsity_reg=0.01, lr_decoder=3e-3, lr_encoder=1e-3)),
+         dict(sparsity_reg=0.01, decoder_learning_rate=3e-3, learning_rate=1e-3)),
         ("VDL", "lr 3e-3/1e-3, 40 epochs",
-         dict(sparsity_reg=0.01, lr_decoder=3e-3, lr_encoder=1e-3, max_epochs=40)),
+         dict(sparsity_reg=0.01, decoder_learning_rate=3e-3, learning_rate=1e-3, max_epochs=40)),
         ("MBDL", "alpha 0.5, 10 epochs (shipped)", dict(alpha=0.5)),
         ("MBDL", "alpha 0.5, 30 epochs", dict(alpha=0.5, max_iter=30)),
     ] + [

@@ -36,7 +36,7 @@ def main():
     for reg in ("variance", "column_norm", "none"):
         est = VarianceRegDictionaryLearner(
             n_components=args.n_components, regularizer=reg, max_epochs=args.epochs,
-            max_inference_iter=100, lr_decoder=3e-3, lr_encoder=1e-3,
+            inference_steps=100, decoder_learning_rate=3e-3, learning_rate=1e-3,
             sparsity_reg=0.005 if reg == "column_norm" else 0.02, device="cpu", random_state=0,
         ).fit(X)
         Z = est.transform(Xt)

@@ -52,16 +52,16 @@ def main():
 
     t0 = time.perf_counter()
     vdl = VarianceRegDictionaryLearner(
-        n_components=128, max_epochs=args.epochs, lr_decoder=1e-3, lr_encoder=3e-4,
+        n_components=128, max_epochs=args.epochs, decoder_learning_rate=1e-3, learning_rate=3e-4,
         device=args.device, random_state=0,
     ).fit(X)
     fit_s = time.perf_counter() - t0
     Z_te, tr_s, _ = timed(lambda: vdl.transform(Xt), args.repeats)
-    vdl.set_params(transform_method="fista")
+    vdl.set_params(transform_mode="fista")
     Z_fista, tr_fista_s, _ = timed(lambda: vdl.transform(Xt), 1)
     fista_row = {"fista_psnr_db": psnr(Xt, vdl.inverse_transform(Z_fista)),
                  "fista_pct_zeros": 100 * code_sparsity(Z_fista), "fista_transform_s": tr_fista_s}
-    vdl.set_params(transform_method="encoder")
+    vdl.set_params(transform_mode="encoder")
     evaluate("VDL (linear, encoder)", vdl.transform(X), Z_te, vdl.inverse_transform(Z_te),
              fit_s, tr_s, {**fista_row, "best_epoch": vdl.best_epoch_})
 

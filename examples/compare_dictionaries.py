@@ -38,13 +38,13 @@ def main(argv=None):
             n_components=64, alpha=1.0, max_iter=ep, transform_algorithm="lasso_lars",
             transform_alpha=1.0, random_state=0),
         "VarianceRegDictionaryLearner": VarianceRegDictionaryLearner(
-            n_components=64, max_epochs=ep, lr_decoder=3e-3, lr_encoder=1e-3, device="auto",
-            random_state=0),
+            n_components=64, max_epochs=ep, decoder_learning_rate=3e-3, learning_rate=1e-3,
+            device="auto", random_state=0),
         "SVAETransformer": SVAETransformer(n_components=64, decoder_bias=True, max_epochs=ep,
                                            batch_size=128, device="auto", random_state=0),
         "ThresholdedVAE": ThresholdedVAE(
-            n_components=64, optimizer="adam", learning_rate=1e-3, dict_optimizer="adam",
-            dict_learning_rate=1e-2, kl_weight=0.003, max_epochs=ep, device="auto",
+            n_components=64, optimizer="adam", learning_rate=1e-3, decoder_optimizer="adam",
+            decoder_learning_rate=1e-2, kl_weight=0.003, max_epochs=ep, device="auto",
             random_state=0),
     }
     summary = {}

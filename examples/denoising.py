@@ -35,8 +35,9 @@ def main(argv=None):
     X = load_mnist("train", data_home=DATA, n_samples=n_train).data
     Xt = load_mnist("test", data_home=DATA, n_samples=1000).data
     models = {
-        "VDL": VarianceRegDictionaryLearner(n_components=128, max_epochs=ep, lr_decoder=3e-3,
-                                            lr_encoder=1e-3, device="auto", random_state=0),
+        "VDL": VarianceRegDictionaryLearner(
+            n_components=128, max_epochs=ep, decoder_learning_rate=3e-3, learning_rate=1e-3,
+            device="auto", random_state=0),
         "SVAE": SVAETransformer(n_components=128, decoder_bias=True, max_epochs=ep,
                                 batch_size=128, device="auto", random_state=0),
         "SpikeSlab": SpikeSlabGenerator(n_components=100, max_epochs=ep, alpha_warmup_epochs=1,

@@ -30,7 +30,7 @@ def main(argv=None):
     X_tr, X_te, y_tr, y_te = train_test_split(d.data, d.target, test_size=0.3, random_state=0)
     pipe = make_pipeline(
         VarianceRegDictionaryLearner(max_epochs=5 if args.quick else 30, batch_size=100,
-                                     lr_decoder=3e-3, lr_encoder=1e-3, device="cpu",
+                                     decoder_learning_rate=3e-3, learning_rate=1e-3, device="cpu",
                                      random_state=0),
         StandardScaler(),
         LogisticRegression(max_iter=2000),

@@ -33,8 +33,9 @@ def main(argv=None):
     train = load_mnist("train", data_home=DATA, n_samples=n_train)
     test = load_mnist("test", data_home=DATA, n_samples=2000 if args.quick else None)
 
-    vdl = VarianceRegDictionaryLearner(n_components=128, max_epochs=epochs, lr_decoder=3e-3,
-                                       lr_encoder=1e-3, device="auto", random_state=0)
+    vdl = VarianceRegDictionaryLearner(
+            n_components=128, max_epochs=epochs, decoder_learning_rate=3e-3, learning_rate=1e-3,
+            device="auto", random_state=0)
     vdl.fit(train.data)
     codes = linear_probe(vdl.transform(train.data), train.target, vdl.transform(test.data),
                          test.target, n_per_class=ks)

@@ -412,6 +412,15 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         return Z
 
     def _check_common_params(self) -> None:
+        # sklearn's Interval(Integral) accepts True/False (bool is an int): refuse
+        # them where a number is meant.
+        for name, constraints in self._parameter_constraints.items():
+            value = getattr(self, name, None)
+            if isinstance(value, (bool, np.bool_)) and "boolean" not in constraints:
+                raise ValueError(
+                    f"The '{name}' parameter of {type(self).__name__} must be a number or "
+                    f"one of its documented values, not the boolean {value!r}."
+                )
         betas = tuple(self.adam_betas)
         if len(betas) != 2 or not all(
             isinstance(b, Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas

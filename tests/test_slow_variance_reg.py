@@ -12,13 +12,13 @@ pytestmark = pytest.mark.slow
 
 def test_vdl_nl_and_low_data_probe(mnist_small):
     X, y, Xt, yt = mnist_small
-    common = dict(n_components=64, max_epochs=20, max_inference_iter=50, device="cpu",
-                  random_state=0, lr_encoder=1e-3)
-    lin = VarianceRegDictionaryLearner(lr_decoder=3e-3, **common).fit(X)
+    common = dict(n_components=64, max_epochs=20, inference_steps=50, device="cpu",
+                  random_state=0, learning_rate=1e-3)
+    lin = VarianceRegDictionaryLearner(decoder_learning_rate=3e-3, **common).fit(X)
     # (code_reg=100 as in the paper's VDL-NL needs 128 latents: with a fixed step 0.5,
     # 2 * code_reg / n_components must stay below 4 or FISTA oscillates.)
-    nl = VarianceRegDictionaryLearner(decoder="mlp", hidden_size=256, sparsity_reg=0.01,
-                                      lr_decoder=1e-3, **common).fit(X)
+    nl = VarianceRegDictionaryLearner(decoder="mlp", decoder_hidden_sizes=(256,), sparsity_reg=0.01,
+                                      decoder_learning_rate=1e-3, **common).fit(X)
     baseline = psnr(Xt, np.tile(X.mean(0), (len(Xt), 1)))
     for est in (lin, nl):
         Z = est.transform(Xt)

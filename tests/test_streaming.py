@@ -19,8 +19,8 @@ def test_partial_fit_over_memmap_of_all_mnist(data_home, tmp_path):
     full_bytes = train.data.nbytes
     del mm, train
     X = np.memmap(path, dtype=np.float32, mode="r", shape=(60000, 784))
-    est = VarianceRegDictionaryLearner(n_components=32, max_inference_iter=20, batch_size=250,
-                                       lr_decoder=3e-3, lr_encoder=1e-3, device="cpu",
+    est = VarianceRegDictionaryLearner(n_components=32, inference_steps=20, batch_size=250,
+                                       decoder_learning_rate=3e-3, learning_rate=1e-3, device="cpu",
                                        random_state=0)
     chunk = 2000
     # The first call builds the model (and triggers lazy imports): trace the stream after it.

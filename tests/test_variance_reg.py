@@ -10,8 +10,8 @@ from skdeepsparse.metrics import code_sparsity, psnr
 from skdeepsparse.variance_reg import _variance_hinge, _variance_hinge_grad
 
 FAST = dict(
-    n_components=64, max_epochs=20, max_inference_iter=100, lr_decoder=3e-3, lr_encoder=1e-3,
-    device="cpu", random_state=0,
+    n_components=64, max_epochs=20, inference_steps=100, decoder_learning_rate=3e-3,
+    learning_rate=1e-3, device="cpu", random_state=0,
 )
 
 
@@ -60,15 +60,15 @@ def test_components_match_inverse_transform(fitted):
 
 def test_fista_transform_is_batch_independent(fitted):
     vdl, _, _, Xt = fitted
-    vdl = vdl.set_params(transform_method="fista")
+    vdl = vdl.set_params(transform_mode="fista")
     try:
         full = vdl.transform(Xt[:40])
         parts = np.vstack([vdl.transform(Xt[:13]), vdl.transform(Xt[13:40])])
         np.testing.assert_allclose(full, parts, atol=1e-5)
         # FISTA refines the encoder's codes: lower energy reconstruction.
-        assert vdl.score(Xt[:200]) > vdl.set_params(transform_method="encoder").score(Xt[:200])
+        assert vdl.score(Xt[:200]) > vdl.set_params(transform_mode="encoder").score(Xt[:200])
     finally:
-        vdl.set_params(transform_method="encoder")
+        vdl.set_params(transform_mode="encoder")
 
 
 def test_variance_hinge_gradient_matches_autograd():
@@ -90,7 +90,7 @@ def test_variance_hinge_gradient_matches_autograd():
 def test_other_regularizers(mnist_small, regularizer):
     X = mnist_small[0][:600]
     est = VarianceRegDictionaryLearner(
-        regularizer=regularizer, weight_decay_decoder=1e-3, sparsity_reg=0.005,
+        regularizer=regularizer, decoder_weight_decay=1e-3, sparsity_reg=0.005,
         **{**FAST, "max_epochs": 2},
     ).fit(X)
     if regularizer == "column_norm":
@@ -102,8 +102,8 @@ def test_other_regularizers(mnist_small, regularizer):
 def test_mlp_decoder_column_norm_both_layers(mnist_small):
     X = mnist_small[0][:300]
     est = VarianceRegDictionaryLearner(
-        decoder="mlp", hidden_size=32, regularizer="column_norm", n_components=16,
-        max_epochs=1, max_inference_iter=10, device="cpu", random_state=0,
+        decoder="mlp", decoder_hidden_sizes=(32,), regularizer="column_norm", n_components=16,
+        max_epochs=1, inference_steps=10, device="cpu", random_state=0,
     ).fit(X)
     for lin in [m for m in est.module_.decoder if isinstance(m, torch.nn.Linear)]:
         np.testing.assert_allclose(lin.weight.detach().norm(dim=0).numpy(), 1.0, rtol=1e-5)
@@ -113,10 +113,10 @@ def test_mlp_decoder_column_norm_both_layers(mnist_small):
 
 def test_parameter_errors(mnist_small):
     X = mnist_small[0][:50]
-    with pytest.raises(ValueError, match="weight_decay_decoder"):
+    with pytest.raises(ValueError, match="decoder_weight_decay"):
         VarianceRegDictionaryLearner(regularizer="weight_decay", device="cpu").fit(X)
-    with pytest.raises(ValueError, match="fista_step='auto'"):
-        VarianceRegDictionaryLearner(decoder="mlp", fista_step="auto", device="cpu").fit(X)
+    with pytest.raises(ValueError, match="inference_step_size='auto'"):
+        VarianceRegDictionaryLearner(decoder="mlp", inference_step_size="auto", device="cpu").fit(X)
     with pytest.raises(ValueError, match="'regularizer' parameter"):
         VarianceRegDictionaryLearner(regularizer="l2").fit(X)
     with pytest.raises(ValueError, match="'sparsity_reg' parameter"):
@@ -125,20 +125,26 @@ def test_parameter_errors(mnist_small):
 
 def test_auto_step_runs(mnist_small):
     X = mnist_small[0][:300]
-    est = VarianceRegDictionaryLearner(fista_step="auto", **{**FAST, "max_epochs": 2}).fit(X)
+    est = VarianceRegDictionaryLearner(inference_step_size="auto",
+                                       **{**FAST, "max_epochs": 2}).fit(X)
     assert np.isfinite(est.history_[-1]["loss"])
 
 
 def test_lr_decay_schedule(mnist_small):
+    # The VDL-NL scripts' step schedule, lr0 * mult ** floor(epochs / freq), on the
+    # decoder only; the encoder keeps its rate.
     X = mnist_small[0][:200]
     est = VarianceRegDictionaryLearner(
-        lr_decay_every=2, lr_decay_factor=0.5, **{**FAST, "max_epochs": 4, "max_inference_iter": 5}
+        decoder_lr_decay_every=2, decoder_lr_decay=0.5,
+        **{**FAST, "max_epochs": 5, "inference_steps": 5},
     ).fit(X)
-    assert est._optimizers[0].param_groups[0]["lr"] == pytest.approx(FAST["lr_decoder"] * 0.25)
+    enc, dec = est._optimizers
+    assert dec.param_groups[0]["lr"] == pytest.approx(FAST["decoder_learning_rate"] * 0.25)
+    assert enc.param_groups[0]["lr"] == pytest.approx(FAST["learning_rate"])
 
 
 def test_unstable_fixed_step_warns(mnist_small):
     X = mnist_small[0][:100]
     with pytest.warns(UserWarning, match="unstable"):
         VarianceRegDictionaryLearner(n_components=16, code_reg=100.0, max_epochs=1,
-                                     max_inference_iter=5, device="cpu").fit(X)
+                                     inference_steps=5, device="cpu").fit(X)
