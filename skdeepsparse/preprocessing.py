@@ -599,26 +599,34 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
 
 # --------------------------------------------------- local contrast normalisation
-def _gaussian_kernel(size: int, sigma: float) -> np.ndarray:
+def _gaussian_1d(size: int, sigma: float) -> np.ndarray:
     ax = np.arange(size) - (size - 1) / 2.0
     g = np.exp(-(ax**2) / (2.0 * sigma**2))
-    k = np.outer(g, g)
-    return k / k.sum()
+    return g / g.sum()
 
 
-def _filter_valid(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Valid 2-D correlation of a stack (n, h, w) with a (k, k) kernel."""
-    from numpy.lib.stride_tricks import sliding_window_view
+def _gaussian_filter(images: np.ndarray, g: np.ndarray, valid: bool) -> np.ndarray:
+    """Separable Gaussian correlation of a stack (n, h, w) by scipy.ndimage.
 
-    windows = sliding_window_view(images, kernel.shape, axis=(1, 2))
-    return np.einsum("nijkl,kl->nij", windows, kernel, optimize=True)
+    ``valid``: keep only the positions where the window fits (shrinks each
+    side by ``len(g) - 1``); else reflect the borders (numpy's "reflect",
+    scipy's "mirror") and keep the size. The window's centre is at
+    ``(len(g) - 1) // 2`` either way.
+    """
+    from scipy.ndimage import correlate1d
+
+    k = len(g)
+    origin = (k - 1) // 2 - k // 2
+    out = correlate1d(images, g, axis=1, mode="mirror", origin=origin)
+    out = correlate1d(out, g, axis=2, mode="mirror", origin=origin)
+    if valid:
+        lo, hi = (k - 1) // 2, k // 2
+        out = out[:, lo:out.shape[1] - hi, lo:out.shape[2] - hi]
+    return out
 
 
-def _filter_same(images: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    k = kernel.shape[0]
-    lo, hi = (k - 1) // 2, k // 2
-    padded = np.pad(images, ((0, 0), (lo, hi), (lo, hi)), mode="reflect")
-    return _filter_valid(padded, kernel)
+# Images per chunk of LocalContrastNormalizer: bounds its float64 temporaries.
+_LCN_CHUNK = 1024
 
 
 class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -704,17 +712,23 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         return h, w
 
     def _local(self, X: np.ndarray):
+        """Local-mean-removed images and local std of one chunk (float64)."""
         h, w = self._check_shape(X.shape[1])
         imgs = X.astype(np.float64).reshape(-1, h, w)
-        kern = _gaussian_kernel(self.kernel_size, self.sigma)
-        filt = _filter_valid if self.mode == "valid" else _filter_same
-        k = self.kernel_size - 1 if self.mode == "valid" else 0
+        g = _gaussian_1d(self.kernel_size, self.sigma)
+        valid = self.mode == "valid"
+        k = self.kernel_size - 1 if valid else 0
         lo, hi = k // 2, k - k // 2
-        centre = imgs[:, lo:imgs.shape[1] - hi, lo:imgs.shape[2] - hi]
-        v = centre - filt(imgs, kern)
-        std = np.sqrt(np.clip(filt(v**2, kern), 0.0, None))
+        v = imgs[:, lo:h - hi, lo:w - hi] - _gaussian_filter(imgs, g, valid)
+        del imgs
+        std = _gaussian_filter(v * v, g, valid)
+        np.sqrt(np.clip(std, 0.0, None, out=std), out=std)
         v = v[:, lo:v.shape[1] - hi, lo:v.shape[2] - hi]
         return v, std
+
+    def _chunks(self, X):
+        for start in range(0, X.shape[0], _LCN_CHUNK):
+            yield start, self._local(X[start:start + _LCN_CHUNK])
 
     def fit(self, X, y=None):
         """Learn the contrast floor.
@@ -730,12 +744,15 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        v, std = self._local(X)
+        total, count = 0.0, 0
+        for _, (_, std) in self._chunks(X):
+            total += float(std.sum())
+            count += std.size
         if self.std_floor == "fit":
-            self.std_floor_ = max(float(std.mean()), self.min_std)
+            self.std_floor_ = max(total / count, self.min_std)
         else:
             self.std_floor_ = max(float(self.std_floor), self.min_std)
-        self.output_shape_ = tuple(v.shape[1:])
+        self.output_shape_ = tuple(std.shape[1:])  # the same as the output's
         return self
 
     @property
@@ -755,9 +772,11 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        v, std = self._local(X)
-        out = v / np.maximum(std, self.std_floor_)
-        return out.reshape(X.shape[0], -1).astype(X.dtype, copy=False)
+        out = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
+        for start, (v, std) in self._chunks(X):
+            np.maximum(std, self.std_floor_, out=std)
+            out[start:start + len(v)] = (v / std).reshape(len(v), -1)
+        return out
 
 
 # ------------------------------------------------------------------- loaders

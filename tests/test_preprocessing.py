@@ -280,3 +280,58 @@ def test_loader_files(data_home):
     b2 = load_natural_image_patches(n_patches=2000, data_home=data_home,
                                     min_variance_ratio=0.1)
     np.testing.assert_array_equal(b.data, b2.data)
+
+
+def _lcn_reference(X, h, w, k, sigma, mode):
+    """Direct definition: 2-D correlation with the normalised Gaussian window."""
+    ax = np.arange(k) - (k - 1) / 2.0
+    g = np.exp(-(ax**2) / (2.0 * sigma**2))
+    kern = np.outer(g, g) / np.outer(g, g).sum()
+
+    def corr(imgs):
+        if mode == "same":
+            imgs = np.pad(imgs, ((0, 0), ((k - 1) // 2, k // 2), ((k - 1) // 2, k // 2)),
+                          mode="reflect")
+        n, H, W = imgs.shape
+        out = np.zeros((n, H - k + 1, W - k + 1))
+        for i in range(k):
+            for j in range(k):
+                out += kern[i, j] * imgs[:, i:i + H - k + 1, j:j + W - k + 1]
+        return out
+
+    imgs = X.reshape(-1, h, w).astype(np.float64)
+    c = (k - 1) if mode == "valid" else 0
+    lo, hi = c // 2, c - c // 2
+    v = imgs[:, lo:h - hi, lo:w - hi] - corr(imgs)
+    std = np.sqrt(corr(v**2))
+    return v[:, lo:v.shape[1] - hi, lo:v.shape[2] - hi], std
+
+
+@pytest.mark.parametrize("k, mode", [(5, "valid"), (4, "valid"), (5, "same"), (4, "same")])
+def test_local_contrast_matches_direct_definition(k, mode):
+    rng = np.random.RandomState(0)
+    X = rng.rand(7, 16 * 14)
+    lcn = LocalContrastNormalizer((16, 14), kernel_size=k, sigma=1.5, mode=mode).fit(X)
+    v, std = _lcn_reference(X, 16, 14, k, 1.5, mode)
+    assert lcn.std_floor_ == pytest.approx(std.mean())
+    expected = (v / np.maximum(std, lcn.std_floor_)).reshape(7, -1)
+    np.testing.assert_allclose(lcn.transform(X), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_local_contrast_memory_is_bounded_by_the_chunk(monkeypatch):
+    import tracemalloc
+
+    import skdeepsparse.preprocessing as pre
+
+    monkeypatch.setattr(pre, "_LCN_CHUNK", 256)
+    X = np.random.RandomState(0).rand(4096, 28 * 28).astype(np.float32)
+    lcn = LocalContrastNormalizer((28, 28)).fit(X[:256])
+    tracemalloc.start()
+    out = lcn.transform(X)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    chunk = 256 * 28 * 28 * 8  # one chunk in float64
+    # Output plus a few float64 copies of one chunk, whatever the number of rows
+    # (the unchunked version peaked at about 113x the input).
+    assert peak - out.nbytes < 12 * chunk
+    assert peak < 2 * X.nbytes
