@@ -486,11 +486,13 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         opt_changed = changed & (_OPTIMIZER_PARAMS | self._extra_optimizer_params)
         if changed - opt_changed:
             raise ValueError(self._changed_message(changed - opt_changed, "continuing training"))
-        self._ensure_optimizers()
         if opt_changed:
-            # Honour the new settings: fresh optimizers and schedules (their
-            # moments belonged to the old ones). Rolled back if the fit fails.
+            # Honour the new settings: fresh optimizers and schedules (the saved
+            # moments belong to the old ones). Rolled back if the fit fails.
+            self._optimizer_states = None
             self._build_optimizers()
+        else:
+            self._ensure_optimizers()
 
     # ------------------------------------------------------------- helpers
     @property
