@@ -71,7 +71,7 @@ def mse(A, B) -> float:
 
 def make_model(args, alpha_final: float) -> SpikeSlabGenerator:
     return SpikeSlabGenerator(
-        n_components=args.n_components, hidden_sizes=(400,), lr=args.lr,
+        n_components=args.n_components, decoder_hidden_sizes=(400,), learning_rate=args.lr,
         max_epochs=args.epochs, alpha_warmup_epochs=args.warmup, alpha_decay=args.decay,
         alpha_final=alpha_final, device=args.device, random_state=args.seed,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 
@@ -14,9 +13,11 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._base import BaseSparseEstimator
+from ._docstrings import fill_doc
+from ._validation import check_image_shape, check_layer_sizes, image_shape3
 from .distributions import spike_slab_log_prob, spike_slab_score
 from .exceptions import TrainingDivergedError
-from .nn import MLP
+from .nn import MLP, ConvGenerator
 
 __all__ = ["SpikeSlabGenerator", "spike_slab_alpha"]
 
@@ -57,38 +58,6 @@ def spike_slab_alpha(
     return float(max(alpha_final, alpha_init - alpha_decay * (epoch - warmup_epochs + 1)))
 
 
-class _ConvGenerator(nn.Module):
-    """DCGAN-style generator: linear projection, then stride-2 transposed convolutions.
-
-    ``z -> Linear -> ReLU -> (c_1, h0, w0)``, then one ``ConvTranspose2d(4, 2, 1)``
-    per entry of ``channels`` (each doubling the spatial size; ReLU between them),
-    the last one mapping to the image channels. ``h0 = ceil(H / 2**L)``; the
-    output is cropped to ``(C, H, W)`` and flattened channels-first.
-    """
-
-    def __init__(self, n_components: int, channels: Sequence[int], image_shape):
-        super().__init__()
-        C, H, W = image_shape
-        L = len(channels)
-        self.shape = (C, H, W)
-        self.h0, self.w0 = math.ceil(H / 2**L), math.ceil(W / 2**L)
-        self.c0 = channels[0]
-        self.fc = nn.Linear(n_components, self.c0 * self.h0 * self.w0)
-        layers: list[nn.Module] = []
-        for i in range(L):
-            last = i == L - 1
-            c_out = C if last else channels[i + 1]
-            layers.append(nn.ConvTranspose2d(channels[i], c_out, 4, 2, 1))
-            if not last:
-                layers.append(nn.ReLU())
-        self.deconv = nn.Sequential(*layers)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        C, H, W = self.shape
-        h = torch.relu(self.fc(z)).view(z.shape[0], self.c0, self.h0, self.w0)
-        return self.deconv(h)[:, :, :H, :W].reshape(z.shape[0], C * H * W)
-
-
 class _Generator(nn.Module):
     """``g(z)``: a network followed by the output activation, flat output."""
 
@@ -102,28 +71,32 @@ class _Generator(nn.Module):
         return torch.sigmoid(out) if self.sigmoid else out
 
 
+@fill_doc(adam_betas=(0.5, 0.999), validation_fraction=0.0)
 class SpikeSlabGenerator(BaseSparseEstimator):
     """Generator-only sparse coding with an annealed spike-and-slab prior.
 
-    The model of Li & Han (2022): ``x = g(z) + eps`` with ``eps ~ N(0, sigma^2 I)``
-    and, independently per latent, the two-Gaussian prior::
+    The model of Li & Han (2022): ``x = g(z) + eps`` with
+    ``eps ~ N(0, likelihood_std^2 I)`` and, independently per latent, the
+    two-Gaussian prior::
 
         p_alpha(z) = alpha N(z; 0, slab_std^2) + (1 - alpha) N(z; 0, spike_std^2)
 
     There is no encoder. For every mini-batch the codes are *inferred* by
     short-run gradient (optionally Langevin) steps on the log joint density,
-    started from the fixed point ``z0 = 0``::
+    started from the fixed point ``z0 = 0`` (``delta = langevin_step_size``,
+    ``sigma = likelihood_std``)::
 
-        z <- z + (step_size^2 / 2) [ -(1/(2 sigma^2)) d/dz ||x - g(z)||^2
-                                     + d/dz log p_alpha(z) ]  (+ step_size * noise)
+        z <- z + (delta^2 / 2) [ -(1/(2 sigma^2)) d/dz ||x - g(z)||^2
+                                 + d/dz log p_alpha(z) ]  (+ delta * noise)
 
-    then the generator takes one Adam step on ``(1/(2 sigma^2)) ||x - g(z)||^2``
-    with the codes held fixed (alternating back-propagation). ``alpha`` is
-    annealed from ``alpha_init`` (dense; ``alpha=1`` is a standard Gaussian
-    prior) towards ``alpha_final`` (mostly spike, i.e. sparse): it stays at
-    ``alpha_init`` for ``alpha_warmup_epochs`` epochs, then drops by
-    ``alpha_decay`` per epoch (or per mini-batch, as in the reference code, with
-    ``alpha_decay_unit="iteration"``), floored at ``alpha_final``.
+    then the generator takes one optimiser step on
+    ``(1/(2 sigma^2)) ||x - g(z)||^2`` with the codes held fixed (alternating
+    back-propagation). ``alpha`` is annealed from ``alpha_init`` (dense;
+    ``alpha=1`` is a standard Gaussian prior) towards ``alpha_final`` (mostly
+    spike, i.e. sparse): it stays at ``alpha_init`` for ``alpha_warmup_epochs``
+    epochs, then drops by ``alpha_decay`` per epoch (or per mini-batch, as in the
+    reference code, with ``alpha_decay_unit="iteration"``), floored at
+    ``alpha_final``.
 
     ``alpha_final=1.0`` gives the dense baseline (alternating back-propagation
     with a Gaussian prior), so the paper's comparison is one parameter away.
@@ -132,14 +105,14 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     (squared error *summed* over the pixels of a sample, as in the model); it
     does not depend on the batch size, since each code only enters its own
     sample's term, but the data term grows with the number of pixels, so
-    ``step_size`` must be re-tuned for much larger images. The generator loss is
-    the per-sample energy *averaged* over the batch (the reference sums it; with
-    Adam this only changes the reported value), so ``history_["loss"]`` does not
-    depend on ``batch_size``.
+    ``langevin_step_size`` must be re-tuned for much larger images. The
+    generator loss is the per-sample energy *averaged* over the batch (the
+    reference sums it; with Adam this only changes the reported value), so
+    ``history_["loss"]`` does not depend on ``batch_size``.
 
-    **Cost.** Inference costs ``n_inference_steps`` forward and backward passes
+    **Cost.** Inference costs ``inference_steps`` forward and backward passes
     (to the codes only, no weight gradients) through the generator per sample:
-    about ``4 * n_inference_steps * (n_components * h + h * n_features)`` flops
+    about ``4 * inference_steps * (n_components * h + h * n_features)`` flops
     for the one-hidden-layer MLP of width ``h``. It is batched and vectorised,
     ``transform`` included. Training adds one forward/backward per batch.
 
@@ -147,23 +120,25 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     ----------
     n_components : int, default=800
         Number of latents.
-    generator : {"mlp", "conv"}, default="mlp"
-        ``"mlp"``: ``z -> Linear -> ReLU -> ... -> Linear(n_features)``.
-        ``"conv"``: a linear projection to a small feature map followed by
-        stride-2 transposed convolutions (needs ``image_shape``).
-    hidden_sizes : tuple of int, default=None
+    decoder : {"mlp", "conv"}, default="mlp"
+        The generator ``g``. ``"mlp"``: ``z -> Linear -> ReLU -> ... ->
+        Linear(n_features)``. ``"conv"``: a linear projection to a small
+        feature map followed by stride-2 transposed convolutions
+        (:class:`~skdeepsparse.nn.ConvGenerator`; needs ``image_shape``).
+    decoder_hidden_sizes : tuple of int, default=None
         Hidden widths of the MLP, or the channels of the conv generator's feature
         maps (one upsampling by 2 each). None means ``(400,)`` for ``"mlp"`` (the
         paper's 28x28 model; use ``(2000, 2000)`` for 32-64 px images) and
         ``(64, 32)`` for ``"conv"``.
     image_shape : tuple of int, default=None
         ``(H, W)`` or ``(C, H, W)``, with the rows of ``X`` flattened
-        channels-first. Required by ``generator="conv"``; when given, its product
+        channels-first. Required by ``decoder="conv"``; when given, its product
         must equal ``n_features``.
     output_activation : {"sigmoid", "identity"}, default="sigmoid"
         ``"sigmoid"`` for data in [0, 1] (images), as in the paper.
-    sigma : float, default=0.3
-        Std of the observation noise; weighs the data term against the prior.
+    likelihood_std : float, default=0.3
+        Std ``sigma`` of the observation noise; weighs the data term against
+        the prior.
     spike_std : float, default=0.1
         Std of the narrow spike component (must be < ``slab_std``).
     slab_std : float, default=1.0
@@ -181,9 +156,9 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         Decrease ``alpha`` once per epoch, or before every mini-batch after the
         warm-up (the reference code's behaviour, which reaches the floor within
         about 31 mini-batches).
-    n_inference_steps : int, default=30
+    inference_steps : int, default=30
         Gradient / Langevin steps per batch during training.
-    step_size : float, default=0.05
+    langevin_step_size : float, default=0.05
         Langevin ``delta``: the gradient step is ``delta^2 / 2``, the noise std
         ``delta``. Larger values oscillate: the prior's curvature near 0 is
         ``1 / spike_std^2``.
@@ -198,17 +173,12 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         ``warm_start=True`` when ``X`` has as many rows). ``partial_fit``
         always starts from 0. Memory: ``n_samples * n_components`` numbers.
         ``transform`` still starts from 0.
-    lr : float, default=1e-3
-        Adam learning rate of the generator (the reference code uses 0.01 for
-        the MLP, 1e-4 for conv).
-    adam_betas : tuple of float, default=(0.5, 0.999)
-        Adam's betas.
     transform_alpha : float, default=None
         ``alpha`` of the prior used by ``transform``, ``score`` and ``sample``.
         None means ``alpha_final``.
-    transform_steps : int, default=None
+    transform_inference_steps : int, default=None
         Inference steps used by ``transform`` and ``score``; None means
-        ``n_inference_steps``.
+        ``inference_steps``.
     transform_threshold : float, default=None
         If set, ``transform`` zeroes the codes with ``|z| <= transform_threshold``
         (and ``score`` reconstructs from those codes). None keeps them
@@ -216,32 +186,17 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     sparsity_threshold : float, default=0.2
         ``|z|`` above which a latent counts as active in ``history_["active"]``
         and for ``transform(X, hard_threshold=True)`` (the reference's rule).
-    batch_size : int, default=100
-        Mini-batch size.
-    max_epochs : int, default=100
-        Passes over the data (the paper's budget; 21 warm-up epochs plus 30 of
-        decay reach the floor at epoch 51).
-    validation_fraction : float, default=0.0
-        Share of ``fit`` data held out to keep the epoch with the best validation
-        score (measured with the ``transform`` inference, so all epochs are
-        compared under the same prior). Off by default: the annealing makes
-        reconstruction error rise on purpose, and keeping the "best" epoch would
-        tend to keep a model from before the prior became sparse.
-    n_iter_no_change : int or None, default=None
-        Stop when the validation score has not improved for that many epochs.
-    tol : float, default=0.0
-        Relative improvement that counts for ``n_iter_no_change``.
-    shuffle : bool, default=True
-        Shuffle the data every epoch (the reference code does not).
-    warm_start : bool, default=False
-        Continue from the fitted model (and its ``alpha`` schedule) on a new call
-        to ``fit``.
-    device : str or torch.device, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling and Langevin noise (never the global seed).
-    verbose : int, default=0
-        Show a progress bar.
+    %(training_parameters)s
+
+    Notes
+    -----
+    The optimiser trains the generator's weights (the reference code uses Adam
+    with learning rate 0.01 for the MLP, 1e-4 for conv). Validation is off by
+    default: the annealing makes reconstruction error rise on purpose, and
+    keeping the "best" epoch would tend to keep a model from before the prior
+    became sparse. When enabled, every epoch is scored with the ``transform``
+    inference, so all epochs are compared under the same prior. ``warm_start``
+    continues the ``alpha`` schedule where it stopped.
 
     Attributes
     ----------
@@ -255,7 +210,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         Per epoch: ``loss`` (per-sample energy ``||x - g(z)||^2 / (2 sigma^2)``),
         ``mse`` (per pixel), ``prior_nll`` (per-sample ``-log p_alpha(z)``),
         ``alpha``, ``active`` (fraction of ``|z| > sparsity_threshold``),
-        ``code_abs`` (mean ``|z|``), ``val_loss`` (if validating), ``time``.
+        ``code_abs`` (mean ``|z|``), ``lr``, ``val_loss`` (if validating), ``time``.
     n_iter_ : int
         Epochs run. ``n_steps_``: mini-batches run.
     best_epoch_ : int
@@ -269,8 +224,8 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     >>> from sklearn.datasets import load_digits
     >>> from skdeepsparse.spike_slab import SpikeSlabGenerator
     >>> X = load_digits().data / 16
-    >>> gen = SpikeSlabGenerator(n_components=32, hidden_sizes=(128,), max_epochs=3,
-    ...                          alpha_warmup_epochs=1, alpha_decay=0.5,
+    >>> gen = SpikeSlabGenerator(n_components=32, decoder_hidden_sizes=(128,),
+    ...                          max_epochs=3, alpha_warmup_epochs=1, alpha_decay=0.5,
     ...                          random_state=0, device="cpu")
     >>> gen.fit_transform(X).shape
     (1797, 32)
@@ -279,11 +234,11 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     _parameter_constraints: dict = {
         **BaseSparseEstimator._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "generator": [StrOptions({"mlp", "conv"})],
-        "hidden_sizes": [tuple, list, None],
+        "decoder": [StrOptions({"mlp", "conv"})],
+        "decoder_hidden_sizes": [tuple, list, None],
         "image_shape": [tuple, list, None],
         "output_activation": [StrOptions({"sigmoid", "identity"})],
-        "sigma": [Interval(Real, 0, None, closed="neither")],
+        "likelihood_std": [Interval(Real, 0, None, closed="neither")],
         "spike_std": [Interval(Real, 0, None, closed="neither")],
         "slab_std": [Interval(Real, 0, None, closed="neither")],
         "alpha_init": [Interval(Real, 0, 1, closed="right")],
@@ -291,17 +246,23 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         "alpha_warmup_epochs": [Interval(Integral, 0, None, closed="left")],
         "alpha_decay": [Interval(Real, 0, None, closed="left")],
         "alpha_decay_unit": [StrOptions({"epoch", "iteration"})],
-        "n_inference_steps": [Interval(Integral, 1, None, closed="left")],
-        "step_size": [Interval(Real, 0, None, closed="neither")],
+        "inference_steps": [Interval(Integral, 1, None, closed="left")],
+        "langevin_step_size": [Interval(Real, 0, None, closed="neither")],
         "langevin_noise": ["boolean"],
         "persistent": ["boolean"],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "adam_betas": [tuple, list],
         "transform_alpha": [Interval(Real, 0, 1, closed="both"), None],
-        "transform_steps": [Interval(Integral, 1, None, closed="left"), None],
+        "transform_inference_steps": [Interval(Integral, 1, None, closed="left"), None],
         "transform_threshold": [Interval(Real, 0, None, closed="left"), None],
         "sparsity_threshold": [Interval(Real, 0, None, closed="left")],
     }
+    # Read at every step or call: the likelihood, the prior and its schedule, the
+    # inference, the transform settings. The architecture is fixed at fit.
+    _free_params = frozenset({
+        "likelihood_std", "spike_std", "slab_std", "alpha_init", "alpha_final",
+        "alpha_warmup_epochs", "alpha_decay", "alpha_decay_unit", "inference_steps",
+        "langevin_step_size", "langevin_noise", "persistent", "transform_alpha",
+        "transform_inference_steps", "transform_threshold", "sparsity_threshold",
+    })
 
     # The persistent chains are a tensor: move them with the module when pickling.
     _torch_attributes = ("module_", "_chains")
@@ -310,11 +271,11 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         self,
         n_components: int = 800,
         *,
-        generator: str = "mlp",
-        hidden_sizes: Sequence[int] | None = None,
+        decoder: str = "mlp",
+        decoder_hidden_sizes: Sequence[int] | None = None,
         image_shape: Sequence[int] | None = None,
         output_activation: str = "sigmoid",
-        sigma: float = 0.3,
+        likelihood_std: float = 0.3,
         spike_std: float = 0.1,
         slab_std: float = 1.0,
         alpha_init: float = 1.0,
@@ -322,16 +283,23 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         alpha_warmup_epochs: int = 21,
         alpha_decay: float = 0.033,
         alpha_decay_unit: str = "epoch",
-        n_inference_steps: int = 30,
-        step_size: float = 0.05,
+        inference_steps: int = 30,
+        langevin_step_size: float = 0.05,
         langevin_noise: bool = False,
         persistent: bool = False,
-        lr: float = 1e-3,
-        adam_betas: Sequence[float] = (0.5, 0.999),
         transform_alpha: float | None = None,
-        transform_steps: int | None = None,
+        transform_inference_steps: int | None = None,
         transform_threshold: float | None = None,
         sparsity_threshold: float = 0.2,
+        optimizer: str = "adam",
+        learning_rate: float | str = 1e-3,
+        momentum: float = 0.9,
+        adam_betas: Sequence[float] = (0.5, 0.999),
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        lr_decay: float = 1.0,
+        lr_decay_every: int = 1,
+        warmup_fraction: float = 0.05,
         batch_size: int = 100,
         max_epochs: int = 100,
         validation_fraction: float = 0.0,
@@ -344,11 +312,11 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         verbose: int = 0,
     ):
         self.n_components = n_components
-        self.generator = generator
-        self.hidden_sizes = hidden_sizes
+        self.decoder = decoder
+        self.decoder_hidden_sizes = decoder_hidden_sizes
         self.image_shape = image_shape
         self.output_activation = output_activation
-        self.sigma = sigma
+        self.likelihood_std = likelihood_std
         self.spike_std = spike_std
         self.slab_std = slab_std
         self.alpha_init = alpha_init
@@ -356,16 +324,23 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         self.alpha_warmup_epochs = alpha_warmup_epochs
         self.alpha_decay = alpha_decay
         self.alpha_decay_unit = alpha_decay_unit
-        self.n_inference_steps = n_inference_steps
-        self.step_size = step_size
+        self.inference_steps = inference_steps
+        self.langevin_step_size = langevin_step_size
         self.langevin_noise = langevin_noise
         self.persistent = persistent
-        self.lr = lr
-        self.adam_betas = adam_betas
         self.transform_alpha = transform_alpha
-        self.transform_steps = transform_steps
+        self.transform_inference_steps = transform_inference_steps
         self.transform_threshold = transform_threshold
         self.sparsity_threshold = sparsity_threshold
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.adam_betas = adam_betas
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
+        self.lr_decay_every = lr_decay_every
+        self.warmup_fraction = warmup_fraction
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
@@ -379,41 +354,15 @@ class SpikeSlabGenerator(BaseSparseEstimator):
 
     # ----------------------------------------------------------------- setup
     def _hidden(self) -> tuple[int, ...]:
-        if self.hidden_sizes is None:
-            return _DEFAULT_HIDDEN[self.generator]
-        return tuple(self.hidden_sizes)
-
-    def _image_shape3(self) -> tuple[int, int, int] | None:
-        if self.image_shape is None:
-            return None
-        shape = tuple(int(s) for s in self.image_shape)
-        return (1, *shape) if len(shape) == 2 else shape
+        if self.decoder_hidden_sizes is None:
+            return _DEFAULT_HIDDEN[self.decoder]
+        return check_layer_sizes(self, "decoder_hidden_sizes",
+                                 allow_empty=self.decoder != "conv")
 
     def _check_params(self, X):
-        hidden = self._hidden()
-        if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1
-                   for h in hidden):
-            raise ValueError(
-                f"hidden_sizes must be a sequence of positive ints; got {self.hidden_sizes!r}."
-            )
-        if self.generator == "conv" and len(hidden) == 0:
-            raise ValueError("generator='conv' needs at least one entry in hidden_sizes.")
-        if self.image_shape is not None:
-            shape = tuple(self.image_shape)
-            if len(shape) not in (2, 3) or not all(
-                isinstance(s, Integral) and not isinstance(s, bool) and s >= 1 for s in shape
-            ):
-                raise ValueError(
-                    "image_shape must be (height, width) or (channels, height, width) with "
-                    f"positive ints; got {self.image_shape!r}."
-                )
-            if math.prod(shape) != X.shape[1]:
-                raise ValueError(
-                    f"image_shape={shape} has {math.prod(shape)} pixels but X has "
-                    f"{X.shape[1]} features."
-                )
-        elif self.generator == "conv":
-            raise ValueError("generator='conv' needs image_shape=(H, W) or (C, H, W).")
+        self._hidden()
+        check_image_shape(self, X.shape[1], required=self.decoder == "conv",
+                          why="decoder='conv'")
         if self.alpha_final > self.alpha_init:
             raise ValueError(
                 f"alpha_final={self.alpha_final} must not exceed alpha_init="
@@ -423,11 +372,6 @@ class SpikeSlabGenerator(BaseSparseEstimator):
             raise ValueError(
                 f"spike_std={self.spike_std} must be smaller than slab_std={self.slab_std}."
             )
-        betas = tuple(self.adam_betas)
-        if len(betas) != 2 or not all(isinstance(b, Real) and 0 <= b < 1 for b in betas):
-            raise ValueError(
-                f"adam_betas must be two floats in [0, 1); got {self.adam_betas!r}."
-            )
 
     def _on_fit_start(self, X):
         self.alpha_ = float(self.alpha_init)
@@ -435,22 +379,17 @@ class SpikeSlabGenerator(BaseSparseEstimator):
 
     def _build_module(self, n_features):
         hidden = self._hidden()
-        if self.generator == "mlp":
+        if self.decoder == "mlp":
             # PyTorch's default (non-zero) bias init matters here: inference
             # starts at z0 = 0, and with zero biases every hidden ReLU would sit
             # at its kink, where its gradient is 0, so the codes could never move.
             net = MLP([self.n_components, *hidden, n_features], zero_bias=False)
         else:
-            net = _ConvGenerator(self.n_components, hidden, self._image_shape3())
+            net = ConvGenerator(self.n_components, hidden, image_shape3(self.image_shape))
         return _Generator(net, self.output_activation)
 
     def _make_optimizers(self):
-        return [torch.optim.Adam(self.module_.parameters(), lr=self.lr,
-                                 betas=tuple(self.adam_betas))]
-
-    @property
-    def _n_features_out(self):
-        return self.n_components
+        return [self._optimizer_for(self.module_.parameters())]
 
     @property
     def _transform_alpha(self) -> float:
@@ -458,41 +397,40 @@ class SpikeSlabGenerator(BaseSparseEstimator):
 
     # ------------------------------------------------------------- inference
     def _infer(self, X, z0, *, alpha: float, n_steps: int, noise: bool) -> torch.Tensor:
-        """Short-run gradient (Langevin) ascent on log p(x, z), batched over rows."""
+        """Short-run gradient (Langevin) ascent on log p(x, z), batched over rows.
+
+        Gradients are taken with respect to the codes only
+        (``torch.autograd.grad(energy, z)``): the module is never changed, so
+        concurrent calls are safe.
+        """
         gen = self.module_
-        half_step = 0.5 * self.step_size**2
-        inv_2s2 = 0.5 / self.sigma**2
-        params = list(gen.parameters())
-        flags = [p.requires_grad for p in params]
-        for p in params:  # gradients w.r.t. the codes only
-            p.requires_grad_(False)
-        z = z0.detach().clone()
-        try:
-            with torch.enable_grad():
-                for _ in range(n_steps):
-                    z.requires_grad_(True)
-                    energy = inv_2s2 * ((X - gen(z)) ** 2).sum()
-                    (g,) = torch.autograd.grad(energy, z)
-                    z = z.detach()
-                    prior = spike_slab_score(z, alpha, self.spike_std, self.slab_std)
-                    z = z + half_step * (prior - g)
-                    if noise:
-                        z = z + self.step_size * torch.randn(
-                            z.shape, generator=self._generator, device=z.device, dtype=z.dtype
-                        )
-        finally:
-            for p, f in zip(params, flags, strict=True):
-                p.requires_grad_(f)
+        delta = self.langevin_step_size
+        half_step = 0.5 * delta**2
+        inv_2s2 = 0.5 / self.likelihood_std**2
+        z = z0.detach()
+        with torch.enable_grad():
+            for _ in range(n_steps):
+                z = z.detach().requires_grad_(True)
+                energy = inv_2s2 * ((X - gen(z)) ** 2).sum()
+                (g,) = torch.autograd.grad(energy, z)
+                z = z.detach()
+                prior = spike_slab_score(z, alpha, self.spike_std, self.slab_std)
+                z = z + half_step * (prior - g)
+                if noise:
+                    z = z + delta * torch.randn(
+                        z.shape, generator=self._generator, device=z.device, dtype=z.dtype
+                    )
         return z.detach()
 
     def _codes(self, X: torch.Tensor, threshold: float | None) -> torch.Tensor:
-        steps = self.n_inference_steps if self.transform_steps is None else self.transform_steps
+        steps = (self.inference_steps if self.transform_inference_steps is None
+                 else self.transform_inference_steps)
         z0 = torch.zeros(X.shape[0], self.n_components, dtype=X.dtype, device=X.device)
         Z = self._infer(X, z0, alpha=self._transform_alpha, n_steps=steps, noise=False)
         if not bool(torch.isfinite(Z).all()):
             raise TrainingDivergedError(
                 f"{type(self).__name__}: inference produced non-finite codes; lower "
-                "step_size (the prior's curvature near 0 is 1/spike_std**2)."
+                "langevin_step_size (the prior's curvature near 0 is 1/spike_std**2)."
             )
         if threshold is not None:
             Z = torch.where(Z.abs() <= threshold, torch.zeros_like(Z), Z)
@@ -530,13 +468,13 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         else:
             rows = None
             z0 = torch.zeros(X.shape[0], self.n_components, dtype=X.dtype, device=X.device)
-        Z = self._infer(X, z0, alpha=alpha, n_steps=self.n_inference_steps,
+        Z = self._infer(X, z0, alpha=alpha, n_steps=self.inference_steps,
                         noise=self.langevin_noise)
         if rows is not None:
             self._chains[rows] = Z
         (opt,) = self._optimizers
         sq = ((X - self.module_(Z)) ** 2).sum(1)
-        loss = (0.5 / self.sigma**2) * sq.mean()
+        loss = (0.5 / self.likelihood_std**2) * sq.mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -565,9 +503,10 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     def transform(self, X, hard_threshold: bool | float | None = None):
         """Infer the codes of ``X``.
 
-        Deterministic: ``transform_steps`` gradient steps on the log joint under
-        the prior with ``alpha = transform_alpha`` (default ``alpha_final``),
-        from ``z0 = 0``, without noise. Each row's codes depend on that row only.
+        Deterministic: ``transform_inference_steps`` gradient steps on the log
+        joint under the prior with ``alpha = transform_alpha`` (default
+        ``alpha_final``), from ``z0 = 0``, without noise. Each row's codes
+        depend on that row only.
 
         Parameters
         ----------
@@ -594,8 +533,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
                 "hard_threshold must be None, a bool or a non-negative float; got "
                 f"{hard_threshold!r}."
             )
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._check_fitted_input(X)
         return self._map_batches(X, lambda t: self._codes(t, threshold), self.n_components)
 
     def sample(self, n_samples: int = 1, *, random_state=None, return_codes: bool = False):

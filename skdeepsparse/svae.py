@@ -12,23 +12,18 @@ import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
+from torch.distributions import Normal
 
 from ._base import BaseSparseEstimator
-from .distributions import (
-    cauchy_log_prob,
-    gaussian_log_prob,
-    kl_gaussian_gaussian,
-    kl_gaussian_laplace,
-    laplace_log_prob,
-)
+from ._docstrings import fill_doc
+from ._random import hashed_normal, row_seeds
+from ._validation import check_layer_sizes
+from .distributions import PRIORS, kl_to_prior, make_prior, normal_rsample
 from .nn import MLP, normalize_columns_
 
 __all__ = ["SVAETransformer"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
-# Gauss-Hermite nodes used for the deterministic KL of priors without a closed form
-# (score, validation loss, kl_per_component_).
-_N_QUADRATURE = 48
 # At most this many rows (evenly spaced) are used for the activity statistics that
 # are computed at the end of fit.
 _ACTIVITY_MAX_SAMPLES = 10_000
@@ -41,9 +36,9 @@ class _SVAEModule(nn.Module):
         self,
         n_features: int,
         n_components: int,
-        encoder_layers,
-        mean_layers,
-        scale_layers,
+        encoder_hidden_sizes,
+        mean_hidden_sizes,
+        scale_hidden_sizes,
         decoder_bias: bool,
         weight_norm: bool,
         log_likelihood_std: float,
@@ -51,14 +46,14 @@ class _SVAEModule(nn.Module):
         min_posterior_std: float,
     ):
         super().__init__()
-        trunk_sizes = [n_features, *encoder_layers]
+        trunk_sizes = [n_features, *encoder_hidden_sizes]
         if len(trunk_sizes) > 1:
             self.trunk = nn.Sequential(MLP(trunk_sizes), nn.ReLU())
         else:
             self.trunk = nn.Identity()
         width = trunk_sizes[-1]
-        self.mean_head = MLP([width, *mean_layers, n_components])
-        self.scale_head = MLP([width, *scale_layers, n_components])
+        self.mean_head = MLP([width, *mean_hidden_sizes, n_components])
+        self.scale_head = MLP([width, *scale_hidden_sizes, n_components])
         # Phi: (n_features, n_components), one filter per column, N(0, 1/K) init.
         self.dictionary = nn.Parameter(torch.randn(n_features, n_components) / n_components**0.5)
         self.bias = nn.Parameter(torch.zeros(n_features)) if decoder_bias else None
@@ -87,42 +82,7 @@ class _SVAEModule(nn.Module):
         return F.linear(z, phi, self.bias)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser, vectorised over a uint64 array (wraps mod 2**64)."""
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def _per_sample_normal(X: np.ndarray, n_out: int, seed: int) -> np.ndarray:
-    """Standard normal noise of shape (n_samples, n_out) that depends only on each row.
-
-    Each row's bytes are hashed together with ``seed``; the hash drives a
-    counter-based generator (splitmix64) and a Box-Muller transform. So a sample
-    gets the same draw whatever batch or position it is in.
-    """
-    X = np.ascontiguousarray(X)
-    if X.dtype == np.float32:
-        bits = X.view(np.uint32).astype(np.uint64)
-    else:
-        bits = np.ascontiguousarray(X, dtype=np.float64).view(np.uint64)
-    with np.errstate(over="ignore"):
-        h = np.full(X.shape[0], np.uint64(seed & 0xFFFFFFFFFFFFFFFF), dtype=np.uint64)
-        h = _splitmix64(h)
-        for j in range(bits.shape[1]):
-            h = _splitmix64(h ^ bits[:, j])
-        n_pairs = (n_out + 1) // 2
-        counters = np.arange(1, 2 * n_pairs + 1, dtype=np.uint64) * np.uint64(0xD1B54A32D192ED03)
-        u = _splitmix64(h[:, None] ^ counters[None, :])
-    # 53-bit uniforms in (0, 1]
-    u = ((u >> np.uint64(11)).astype(np.float64) + 1.0) * 2.0**-53
-    u1, u2 = u[:, :n_pairs], u[:, n_pairs:]
-    r = np.sqrt(-2.0 * np.log(u1))
-    eps = np.concatenate([r * np.cos(2 * np.pi * u2), r * np.sin(2 * np.pi * u2)], axis=1)
-    return eps[:, :n_out]
-
-
+@fill_doc(batch_size=32, max_epochs=20)
 class SVAETransformer(BaseSparseEstimator):
     """Sparse-coding variational autoencoder with a linear dictionary.
 
@@ -140,11 +100,13 @@ class SVAETransformer(BaseSparseEstimator):
 
         ELBO(x) = E_q[log N(x; Phi z + b, sigma^2 I)] - kl_weight * KL(q(z|x) || p(z))
 
-    by Adam on mini-batches, with reparameterised samples for the expected
-    log-likelihood (or its closed form, ``recon_estimator="analytic"``), the
-    closed-form KL for the Gaussian and Laplace priors and a Monte Carlo KL
-    (``n_kl_samples`` draws; exact Gaussian entropy plus a sampled cross
-    entropy) for the Cauchy prior.
+    on mini-batches, with reparameterised samples for the expected
+    log-likelihood (or its closed form, ``recon_estimator="analytic"``). Prior
+    and posterior are :mod:`torch.distributions` objects and the KL is
+    ``kl_divergence(q, p)`` where the pair has a closed form (Gaussian; Laplace,
+    registered by :mod:`skdeepsparse.distributions`); for the Cauchy prior it is
+    the exact Gaussian entropy plus a Monte Carlo cross entropy
+    (``n_kl_samples`` draws) during training.
 
     With ``normalize_decoder=True`` (the improvement of Jiang & de la Iglesia,
     2021) every decoder filter (column of ``Phi``) is kept at unit L2 norm,
@@ -172,11 +134,11 @@ class SVAETransformer(BaseSparseEstimator):
     learn_likelihood_std : bool, default=False
         Learn ``sigma`` (initialised at ``likelihood_std``) instead of keeping
         it fixed as both reference codes do.
-    encoder_layers : tuple of int, default=(128,)
+    encoder_hidden_sizes : tuple of int, default=(128,)
         Widths of the shared ReLU trunk of the recognition model.
-    mean_layers : tuple of int, default=(256, 256)
+    mean_hidden_sizes : tuple of int, default=(256, 256)
         Hidden widths of the mean branch (ReLU; linear output).
-    scale_layers : tuple of int, default=(512, 512)
+    scale_hidden_sizes : tuple of int, default=(512, 512)
         Hidden widths of the scale branch (ReLU; softplus output).
     decoder_bias : bool, default=False
         Learn an offset ``b`` in the decoder. Leave False for centred data
@@ -202,13 +164,6 @@ class SVAETransformer(BaseSparseEstimator):
         Evaluation uses a deterministic Gauss-Hermite quadrature instead.
     kl_weight : float, default=1.0
         Weight ``beta`` of the KL term (1 for the ELBO).
-    optimizer : {"adam", "sgd"}, default="adam"
-        Optimiser of all parameters (``"sgd"`` uses momentum 0.9).
-    learning_rate : float, default=1e-3
-        Initial learning rate.
-    lr_final : float or None, default=None
-        If set, the learning rate decays exponentially, epoch by epoch, from
-        ``learning_rate`` to ``lr_final`` at the last of ``max_epochs``.
     transform_mode : {"mean", "sample"}, default="mean"
         What :meth:`transform` returns: the posterior mean (deterministic), or
         one reparameterised draw whose noise is a deterministic function of the
@@ -221,28 +176,7 @@ class SVAETransformer(BaseSparseEstimator):
         A latent is active when the variance over samples of its posterior
         mean exceeds this (Burda et al. 2016); gives
         ``n_active_components_variance_``.
-    batch_size : int, default=32
-        Mini-batch size.
-    max_epochs : int, default=20
-        Passes over the training data.
-    validation_fraction : float, default=0.1
-        Share of ``fit`` data held out to keep the epoch with the best
-        validation ELBO; 0 disables it.
-    n_iter_no_change : int or None, default=None
-        Stop when the validation ELBO has not improved for that many epochs.
-    tol : float, default=0.0
-        Relative improvement that counts for ``n_iter_no_change``.
-    shuffle : bool, default=True
-        Shuffle the data every epoch.
-    warm_start : bool, default=False
-        Continue from the fitted model on a new call to ``fit``.
-    device : str or torch.device, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, splitting, shuffling, the reparameterisation
-        noise and ``transform_mode="sample"`` (never the global seed).
-    verbose : int, default=0
-        Show a progress bar.
+    %(training_parameters)s
 
     Attributes
     ----------
@@ -273,7 +207,7 @@ class SVAETransformer(BaseSparseEstimator):
         negative log-likelihood), ``kl``, ``mse`` (per pixel, posterior mean
         reconstruction), ``n_active`` (latents with batch-mean KL above
         ``active_kl_threshold``, averaged over batches), ``filter_norm`` (mean
-        decoder column norm), ``val_loss``, ``epoch``, ``time``.
+        decoder column norm), ``lr``, ``val_loss``, ``epoch``, ``time``.
     n_iter_ : int
         Epochs run. ``n_steps_``: mini-batches run.
     best_epoch_ : int
@@ -307,13 +241,13 @@ class SVAETransformer(BaseSparseEstimator):
     _parameter_constraints: dict = {
         **BaseSparseEstimator._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "prior": [StrOptions({"laplace", "gaussian", "cauchy"})],
+        "prior": [StrOptions(set(PRIORS))],
         "prior_scale": [Interval(Real, 0, None, closed="neither")],
         "likelihood_std": [Interval(Real, 0, None, closed="neither")],
         "learn_likelihood_std": ["boolean"],
-        "encoder_layers": [tuple, list],
-        "mean_layers": [tuple, list],
-        "scale_layers": [tuple, list],
+        "encoder_hidden_sizes": [tuple, list],
+        "mean_hidden_sizes": [tuple, list],
+        "scale_hidden_sizes": [tuple, list],
         "decoder_bias": ["boolean"],
         "normalize_decoder": ["boolean"],
         "decoder_norm_method": [StrOptions({"projection", "weight_norm"})],
@@ -322,13 +256,16 @@ class SVAETransformer(BaseSparseEstimator):
         "recon_estimator": [StrOptions({"sample", "analytic"})],
         "n_kl_samples": [Interval(Integral, 1, None, closed="left")],
         "kl_weight": [Interval(Real, 0, None, closed="left")],
-        "optimizer": [StrOptions({"adam", "sgd"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "lr_final": [Interval(Real, 0, None, closed="neither"), None],
         "transform_mode": [StrOptions({"mean", "sample"})],
         "active_kl_threshold": [Interval(Real, 0, None, closed="left")],
         "active_variance_threshold": [Interval(Real, 0, None, closed="left")],
     }
+    # Read at every use: the prior and the ELBO's estimators, the transform mode
+    # and the activity thresholds (applied at the end of every fit call).
+    _free_params = frozenset({
+        "prior", "prior_scale", "n_mc_samples", "recon_estimator", "n_kl_samples",
+        "kl_weight", "transform_mode", "active_kl_threshold", "active_variance_threshold",
+    })
 
     def __init__(
         self,
@@ -338,9 +275,9 @@ class SVAETransformer(BaseSparseEstimator):
         prior_scale: float = 1.0,
         likelihood_std: float = math.exp(-2.0),
         learn_likelihood_std: bool = False,
-        encoder_layers: tuple[int, ...] = (128,),
-        mean_layers: tuple[int, ...] = (256, 256),
-        scale_layers: tuple[int, ...] = (512, 512),
+        encoder_hidden_sizes: tuple[int, ...] = (128,),
+        mean_hidden_sizes: tuple[int, ...] = (256, 256),
+        scale_hidden_sizes: tuple[int, ...] = (512, 512),
         decoder_bias: bool = False,
         normalize_decoder: bool = True,
         decoder_norm_method: str = "projection",
@@ -349,12 +286,18 @@ class SVAETransformer(BaseSparseEstimator):
         recon_estimator: str = "sample",
         n_kl_samples: int = 100,
         kl_weight: float = 1.0,
-        optimizer: str = "adam",
-        learning_rate: float = 1e-3,
-        lr_final: float | None = None,
         transform_mode: str = "mean",
         active_kl_threshold: float = 0.1,
         active_variance_threshold: float = 0.01,
+        optimizer: str = "adam",
+        learning_rate: float | str = 1e-3,
+        momentum: float = 0.9,
+        adam_betas: tuple[float, float] = (0.9, 0.999),
+        weight_decay: float = 0.0,
+        lr_schedule: str = "constant",
+        lr_decay: float = 1.0,
+        lr_decay_every: int = 1,
+        warmup_fraction: float = 0.05,
         batch_size: int = 32,
         max_epochs: int = 20,
         validation_fraction: float = 0.1,
@@ -371,9 +314,9 @@ class SVAETransformer(BaseSparseEstimator):
         self.prior_scale = prior_scale
         self.likelihood_std = likelihood_std
         self.learn_likelihood_std = learn_likelihood_std
-        self.encoder_layers = encoder_layers
-        self.mean_layers = mean_layers
-        self.scale_layers = scale_layers
+        self.encoder_hidden_sizes = encoder_hidden_sizes
+        self.mean_hidden_sizes = mean_hidden_sizes
+        self.scale_hidden_sizes = scale_hidden_sizes
         self.decoder_bias = decoder_bias
         self.normalize_decoder = normalize_decoder
         self.decoder_norm_method = decoder_norm_method
@@ -382,12 +325,18 @@ class SVAETransformer(BaseSparseEstimator):
         self.recon_estimator = recon_estimator
         self.n_kl_samples = n_kl_samples
         self.kl_weight = kl_weight
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.lr_final = lr_final
         self.transform_mode = transform_mode
         self.active_kl_threshold = active_kl_threshold
         self.active_variance_threshold = active_variance_threshold
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.adam_betas = adam_betas
+        self.weight_decay = weight_decay
+        self.lr_schedule = lr_schedule
+        self.lr_decay = lr_decay
+        self.lr_decay_every = lr_decay_every
+        self.warmup_fraction = warmup_fraction
         self.batch_size = batch_size
         self.max_epochs = max_epochs
         self.validation_fraction = validation_fraction
@@ -401,16 +350,8 @@ class SVAETransformer(BaseSparseEstimator):
 
     # ----------------------------------------------------------------- setup
     def _check_params(self, X):
-        for name in ("encoder_layers", "mean_layers", "scale_layers"):
-            value = getattr(self, name)
-            ok = all(
-                isinstance(v, Integral) and not isinstance(v, bool) and v >= 1 for v in value
-            )
-            if not ok:
-                raise ValueError(
-                    f"The '{name}' parameter of {type(self).__name__} must be a tuple of "
-                    f"positive ints (layer widths); got {value!r}."
-                )
+        for name in ("encoder_hidden_sizes", "mean_hidden_sizes", "scale_hidden_sizes"):
+            check_layer_sizes(self, name)
 
     @property
     def _use_weight_norm(self) -> bool:
@@ -421,16 +362,16 @@ class SVAETransformer(BaseSparseEstimator):
         return self.normalize_decoder and self.decoder_norm_method == "projection"
 
     def _on_fit_start(self, X):
-        # Seed of the per-sample noise of transform_mode="sample".
+        # Key of the per-row noise of transform_mode="sample".
         self._sample_seed = int(self._rng.randint(np.iinfo(np.int32).max))
 
     def _build_module(self, n_features):
         module = _SVAEModule(
             n_features,
             self.n_components,
-            tuple(self.encoder_layers),
-            tuple(self.mean_layers),
-            tuple(self.scale_layers),
+            tuple(self.encoder_hidden_sizes),
+            tuple(self.mean_hidden_sizes),
+            tuple(self.scale_hidden_sizes),
             decoder_bias=self.decoder_bias,
             weight_norm=self._use_weight_norm,
             log_likelihood_std=math.log(self.likelihood_std),
@@ -442,27 +383,15 @@ class SVAETransformer(BaseSparseEstimator):
         return module
 
     def _make_optimizers(self):
-        params = list(self.module_.parameters())
-        if self.optimizer == "adam":
-            opt = torch.optim.Adam(params, lr=self.learning_rate)
-        else:
-            opt = torch.optim.SGD(params, lr=self.learning_rate, momentum=0.9)
-        return [opt]
-
-    @property
-    def _n_features_out(self):
-        return self.n_components
+        return [self._optimizer_for(self.module_.parameters())]
 
     # ------------------------------------------------------ fitted attributes
-    def _numpy(self, t: torch.Tensor) -> np.ndarray:
-        return t.detach().to("cpu", torch.float64).numpy().astype(self._np_dtype)
-
     @property
     def components_(self) -> np.ndarray:
         """Decoder filters, shape (n_components, n_features), one per row."""
         check_is_fitted(self)
         with torch.no_grad():
-            return self._numpy(self.module_.phi().T)
+            return self._to_numpy(self.module_.phi().T)
 
     @property
     def intercept_(self) -> np.ndarray:
@@ -471,7 +400,7 @@ class SVAETransformer(BaseSparseEstimator):
         bias = self.module_.bias
         if bias is None:
             return np.zeros(self.n_features_in_, dtype=self._np_dtype)
-        return self._numpy(bias)
+        return self._to_numpy(bias)
 
     @property
     def likelihood_std_(self) -> float:
@@ -480,41 +409,17 @@ class SVAETransformer(BaseSparseEstimator):
         return float(self.module_.log_likelihood_std.detach().exp())
 
     # ----------------------------------------------------------- the model
-    def _prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
-        if self.prior == "cauchy":
-            return cauchy_log_prob(z, 0.0, self.prior_scale)
-        if self.prior == "laplace":
-            return laplace_log_prob(z, 0.0, self.prior_scale)
-        return gaussian_log_prob(z, 0.0, self.prior_scale)
-
     def _kl(self, mu: torch.Tensor, std: torch.Tensor, *, exact: bool) -> torch.Tensor:
         """Per-sample, per-latent KL(q || p), shape (n, K).
 
-        Closed form for the Gaussian and Laplace priors. Otherwise the exact
-        negative entropy of q plus the cross entropy ``-E_q log p(z)``, by Monte
-        Carlo (``exact=False``, training) or Gauss-Hermite quadrature
-        (``exact=True``, deterministic evaluation).
+        ``kl_divergence(q, prior)`` for the Gaussian and Laplace priors. For the
+        Cauchy prior, the exact negative entropy of q plus the cross entropy
+        ``-E_q log p(z)``, by Monte Carlo (``exact=False``, training) or
+        Gauss-Hermite quadrature (``exact=True``, deterministic evaluation).
         """
-        if self.prior == "gaussian":
-            return kl_gaussian_gaussian(mu, std, self.prior_scale)
-        if self.prior == "laplace":
-            return kl_gaussian_laplace(mu, std, self.prior_scale)
-        neg_entropy = -0.5 * (_LOG_2PI + 1.0) - torch.log(std)
-        if exact:
-            # E_q f(z) = sum_i w_i f(mu + sqrt2 std x_i) / sqrt(pi); a loop over the
-            # nodes keeps memory at one (n, K) array.
-            nodes, weights = np.polynomial.hermite.hermgauss(_N_QUADRATURE)
-            cross = torch.zeros_like(mu)
-            for x_i, w_i in zip(nodes, weights / math.sqrt(math.pi), strict=True):
-                cross = cross - float(w_i) * self._prior_log_prob(
-                    mu + (math.sqrt(2.0) * float(x_i)) * std)
-        else:
-            eps = torch.randn(
-                (self.n_kl_samples, *mu.shape), generator=self._generator,
-                dtype=mu.dtype, device=mu.device,
-            )
-            cross = -self._prior_log_prob(mu + std * eps).mean(0)
-        return neg_entropy + cross
+        q = Normal(mu, std, validate_args=False)
+        return kl_to_prior(q, make_prior(self.prior, self.prior_scale, mu), exact=exact,
+                           n_samples=self.n_kl_samples, generator=self._generator)
 
     def _expected_nll(self, X, mu, std, phi, *, analytic: bool):
         """Per-sample ``E_q[-log N(x; Phi z + b, sigma^2 I)]``."""
@@ -524,12 +429,9 @@ class SVAETransformer(BaseSparseEstimator):
             resid = X - self.module_.decode(mu, phi)
             sq = (resid**2).sum(1) + (std**2 * (phi**2).sum(0)).sum(1)
         else:
-            eps = torch.randn(
-                (self.n_mc_samples, *mu.shape), generator=self._generator,
-                dtype=mu.dtype, device=mu.device,
-            )
-            X_hat = self.module_.decode(mu + std * eps, phi)
-            sq = ((X - X_hat) ** 2).sum(-1).mean(0)
+            z = normal_rsample(Normal(mu, std, validate_args=False), self.n_mc_samples,
+                               self._generator)
+            sq = ((X - self.module_.decode(z, phi)) ** 2).sum(-1).mean(0)
         n_features = X.shape[1]
         return 0.5 * sq / var + n_features * (log_sigma + 0.5 * _LOG_2PI)
 
@@ -563,14 +465,6 @@ class SVAETransformer(BaseSparseEstimator):
                 "filter_norm": self.module_.phi().norm(dim=0).mean(),
             }
 
-    def _on_epoch_end(self, epoch):
-        if self.lr_final is None:
-            return
-        frac = min(1.0, (epoch + 1) / max(self.max_epochs - 1, 1))
-        lr = self.learning_rate * (self.lr_final / self.learning_rate) ** frac
-        for group in self._optimizers[0].param_groups:
-            group["lr"] = lr
-
     def _on_fit_end(self, X):
         self._compute_activity(X)
 
@@ -593,11 +487,17 @@ class SVAETransformer(BaseSparseEstimator):
         return torch.cat([self._kl(mu, std, exact=True), mu], dim=1)
 
     # ------------------------------------------------------------ transforms
-    def _transform_batch(self, X):
-        return self.module_.encode(X)[0]
+    def _codes_and_std(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Posterior means, or one draw per row whose noise is a hash of the row
+        (``transform_mode="sample"``), and the posterior standard deviations."""
+        mu, std = self.module_.encode(X)
+        if self.transform_mode == "sample":
+            eps = hashed_normal(row_seeds(X, self._sample_seed), 0, self.n_components, X.dtype)
+            mu = mu + std * eps
+        return mu, std
 
-    def _mean_std_batch(self, X):
-        return torch.cat(self.module_.encode(X), dim=1)
+    def _transform_batch(self, X):
+        return self._codes_and_std(X)[0]
 
     def _inverse_transform_batch(self, Z):
         return self.module_.decode(Z)
@@ -605,9 +505,6 @@ class SVAETransformer(BaseSparseEstimator):
     def _score_samples_batch(self, X):
         nll, kl, _, _ = self._elbo_terms(X, exact=True)
         return -(nll + self.kl_weight * kl.sum(1))
-
-    def _validation_loss(self, X):
-        return -self._score_samples_batch(X)
 
     def transform(self, X, return_std: bool = False):
         """Encode ``X`` with the recognition model.
@@ -628,19 +525,12 @@ class SVAETransformer(BaseSparseEstimator):
         std : ndarray of shape (n_samples, n_components)
             Posterior standard deviations; only when ``return_std=True``.
         """
-        if self.transform_mode == "mean" and not return_std:
+        if not return_std:
             return super().transform(X)
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._check_fitted_input(X)
         K = self.n_components
-        out = self._map_batches(X, self._mean_std_batch, 2 * K)
-        mu, std = out[:, :K], out[:, K:]
-        if self.transform_mode == "sample":
-            eps = _per_sample_normal(X, K, self._sample_seed)
-            mu = (mu + std * eps).astype(X.dtype, copy=False)
-        if return_std:
-            return mu, std
-        return mu
+        out = self._map_batches(X, lambda t: torch.cat(self._codes_and_std(t), dim=1), 2 * K)
+        return out[:, :K], out[:, K:]
 
     def elbo_terms(self, X) -> dict[str, np.ndarray]:
         """Per-sample terms of the ELBO (exact expectations, deterministic).
@@ -655,8 +545,7 @@ class SVAETransformer(BaseSparseEstimator):
             ``"recon"``: expected negative log-likelihood, shape (n_samples,);
             ``"kl"``: KL per latent, shape (n_samples, n_components).
         """
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
+        X = self._check_fitted_input(X)
         K = self.n_components
 
         def fn(Xb):

@@ -14,39 +14,33 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch.distributions import Cauchy, Laplace, Normal, kl_divergence
 
+import skdeepsparse._base as base
 from skdeepsparse.distributions import (
-    cauchy_log_prob,
-    gaussian_log_prob,
-    kl_gaussian_gaussian,
-    kl_gaussian_laplace,
-    laplace_log_prob,
+    kl_laplace_laplace,
+    kl_normal_laplace,
+    kl_to_prior,
+    make_prior,
 )
-from skdeepsparse.svae import SVAETransformer, _per_sample_normal
+from skdeepsparse.svae import SVAETransformer
 
-SMALL = dict(encoder_layers=(8,), mean_layers=(8,), scale_layers=(8,), batch_size=16,
-             device="cpu", random_state=0)
-
-ESTIMATORS = [
-    SVAETransformer(n_components=4, max_epochs=2, **SMALL),
-    SVAETransformer(
-        n_components=3, prior="cauchy", n_kl_samples=5, decoder_bias=True,
-        decoder_norm_method="weight_norm", learn_likelihood_std=True,
-        recon_estimator="analytic", lr_final=1e-4, max_epochs=2, **SMALL,
-    ),
-    SVAETransformer(
-        n_components=5, prior="gaussian", normalize_decoder=False, transform_mode="sample",
-        n_mc_samples=2, optimizer="sgd", learning_rate=1e-4, likelihood_std=3.0, encoder_layers=(),
-        mean_layers=(), scale_layers=(4,), max_epochs=2, batch_size=16, device="cpu",
-        random_state=0,
-    ),
-]
+SMALL = dict(encoder_hidden_sizes=(8,), mean_hidden_sizes=(8,), scale_hidden_sizes=(8,),
+             batch_size=16, device="cpu", random_state=0)
 
 
-@parametrize_with_checks(ESTIMATORS)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
+def _log_normal(z, mu, std):
+    """log N(z; mu, std^2), written out (independent of torch.distributions)."""
+    return -0.5 * ((z - mu) / std) ** 2 - math.log(math.sqrt(2 * math.pi)) - torch.log(
+        torch.as_tensor(std, dtype=torch.float64))
+
+
+def _log_laplace(z, m, b):
+    return -(z - m).abs() / b - math.log(2 * b)
+
+
+def _log_cauchy(z, s):
+    return -torch.log1p((z / s) ** 2) - math.log(math.pi * s)
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +57,34 @@ def _fitted(prior="laplace", **kw):
 
 
 # ------------------------------------------------------------ the mathematics
-@pytest.mark.parametrize("mu, std, s", [(0.0, 1.0, 1.0), (0.7, 0.3, 1.0), (-2.0, 0.5, 0.5),
-                                        (0.1, 0.05, 2.0)])
-def test_closed_form_kls_match_monte_carlo(mu, std, s):
+@pytest.mark.parametrize("mu, std, m, s", [(0.0, 1.0, 0.0, 1.0), (0.7, 0.3, 0.0, 1.0),
+                                           (-2.0, 0.5, 0.0, 0.5), (0.1, 0.05, 0.0, 2.0),
+                                           (0.4, 0.8, -1.0, 0.3)])
+def test_normal_laplace_kl_matches_monte_carlo(mu, std, m, s):
+    """The registered KL(Normal || Laplace) against a plain Monte Carlo estimate of
+    E_q[log q(z) - log p(z)] with densities written out by hand."""
     gen = torch.Generator().manual_seed(0)
     n = 400_000
-    mu_t = torch.tensor(mu, dtype=torch.float64)
-    std_t = torch.tensor(std, dtype=torch.float64)
-    z = mu_t + std_t * torch.randn(n, generator=gen, dtype=torch.float64)
-    log_q = gaussian_log_prob(z, mu_t, std_t)
-    mc_gauss = (log_q - gaussian_log_prob(z, 0.0, s)).mean().item()
-    mc_lap = (log_q - laplace_log_prob(z, 0.0, s)).mean().item()
-    assert kl_gaussian_gaussian(mu_t, std_t, s).item() == pytest.approx(mc_gauss, abs=0.01)
-    assert kl_gaussian_laplace(mu_t, std_t, s).item() == pytest.approx(mc_lap, abs=0.01)
+    z = mu + std * torch.randn(n, generator=gen, dtype=torch.float64)
+    mc = (_log_normal(z, mu, std) - _log_laplace(z, m, s)).mean().item()
+    p = Normal(torch.tensor(mu, dtype=torch.float64), torch.tensor(std, dtype=torch.float64))
+    q = Laplace(torch.tensor(m, dtype=torch.float64), torch.tensor(s, dtype=torch.float64))
+    assert kl_normal_laplace(p, q).item() == pytest.approx(mc, abs=0.01)
+    # kl_divergence dispatches on the type pair to the same closed form
+    assert kl_divergence(p, q).item() == pytest.approx(kl_normal_laplace(p, q).item(),
+                                                       rel=1e-12)
+    mc_gauss = (_log_normal(z, mu, std) - _log_normal(z, 0.0, s)).mean().item()
+    prior = Normal(torch.tensor(0.0, dtype=torch.float64), torch.tensor(s, dtype=torch.float64))
+    assert kl_divergence(p, prior).item() == pytest.approx(mc_gauss, rel=0.01, abs=0.01)
+
+
+def test_laplace_laplace_kl_matches_monte_carlo():
+    mu = torch.tensor([0.0, 0.8, -1.5], dtype=torch.float64)
+    b = torch.tensor([1.0, 0.3, 0.6], dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    z = Laplace(mu, b).icdf(torch.rand((200_000, 3), generator=gen, dtype=torch.float64))
+    mc = (Laplace(mu, b).log_prob(z) - _log_laplace(z, 0.0, 0.5)).mean(0)
+    np.testing.assert_allclose(kl_laplace_laplace(mu, b, 0.5).numpy(), mc.numpy(), atol=0.02)
 
 
 def test_estimator_kl_estimators_agree():
@@ -87,11 +96,20 @@ def test_estimator_kl_estimators_agree():
         exact = est._kl(mu, std, exact=True)
         mc = est._kl(mu, std, exact=False)
         np.testing.assert_allclose(mc.numpy(), exact.numpy(), atol=0.02)
-    # the Cauchy quadrature against plain Monte Carlo of log q - log p
+    # the Cauchy prior has no closed form: its quadrature against plain Monte Carlo
+    assert isinstance(make_prior("cauchy", 1.0, mu), Cauchy)
+    with pytest.raises(NotImplementedError):
+        kl_divergence(Normal(mu, std), make_prior("cauchy", 1.0, mu))
     gen = torch.Generator().manual_seed(1)
     z = mu + std * torch.randn((100_000, 1, 5), generator=gen, dtype=torch.float64)
-    plain = (gaussian_log_prob(z, mu, std) - cauchy_log_prob(z, 0.0, 1.0)).mean(0)
+    plain = (_log_normal(z, mu, std) - _log_cauchy(z, 1.0)).mean(0)
     np.testing.assert_allclose(est._kl(mu, std, exact=True).numpy(), plain.numpy(), atol=0.02)
+    # the training estimate draws from the estimator's own generator only
+    torch.manual_seed(0)
+    state = torch.random.get_rng_state()
+    kl_to_prior(Normal(mu, std), make_prior("cauchy", 1.0, mu), exact=False, n_samples=10,
+                generator=est._generator)
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_analytic_reconstruction_matches_sampling():
@@ -130,14 +148,25 @@ def test_score_is_mean_elbo(digits):
     assert est3.score(X[500:700]) > est.score(X[500:700])
 
 
-def test_per_sample_noise_is_order_invariant_and_normal():
-    X = np.random.RandomState(0).rand(2000, 7)
-    E = _per_sample_normal(X, 9, seed=5)
+def test_sample_noise_belongs_to_the_row(monkeypatch):
+    """transform_mode="sample": a row gets the same draw in any batch, chunk or order."""
+    X = np.random.RandomState(0).rand(2000, 6)
+    est = _fitted(transform_mode="sample")
+    Z = est.transform(X)
+    monkeypatch.setattr(base, "_TRANSFORM_CHUNK", 7)
     perm = np.random.RandomState(1).permutation(2000)
-    np.testing.assert_array_equal(_per_sample_normal(X[perm], 9, seed=5), E[perm])
-    assert not np.allclose(_per_sample_normal(X, 9, seed=6), E)
-    assert abs(E.mean()) < 0.02 and abs(E.std() - 1) < 0.02
-    assert abs(np.corrcoef(E[:, 0], E[:, 1])[0, 1]) < 0.06
+    # (equal up to the last bits of the encoder's batched matrix products)
+    np.testing.assert_allclose(est.transform(X[perm]), Z[perm], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.transform(np.vstack([X[:5], X[:5]]))[5:], Z[:5],
+                               rtol=1e-10, atol=1e-12)
+    other = SVAETransformer(**{**est.get_params(), "random_state": 1}).fit(
+        np.random.RandomState(0).randn(64, 6))
+    other.module_.load_state_dict(est.module_.state_dict())
+    assert not np.allclose(other.transform(X), Z)  # the key follows random_state
+    mean, std = est.set_params(transform_mode="mean").transform(X, return_std=True)
+    eps = (Z - mean) / std
+    assert abs(eps.mean()) < 0.05 and abs(eps.std() - 1) < 0.05
+    assert abs(np.corrcoef(eps[:, 0], eps[:, 1])[0, 1]) < 0.2
 
 
 # ------------------------------------------------------------------ API
@@ -218,11 +247,23 @@ def test_activity_attributes(digits):
     assert est.n_active_components_ == 0
 
 
-def test_lr_final_schedule():
+def test_step_lr_schedule():
     X = np.random.RandomState(0).randn(64, 6)
-    est = SVAETransformer(n_components=3, max_epochs=4, learning_rate=1e-2, lr_final=1e-4,
-                          **SMALL).fit(X)
-    assert est._optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-4)
+    est = SVAETransformer(n_components=3, max_epochs=4, learning_rate=1e-2,
+                          lr_schedule="step", lr_decay=0.5, **SMALL).fit(X)
+    assert est._optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-2 * 0.5**4)
+    np.testing.assert_allclose([h["lr"] for h in est.history_],
+                               [1e-2, 5e-3, 2.5e-3, 1.25e-3])
+    const = SVAETransformer(n_components=3, max_epochs=2, **SMALL).fit(X)
+    assert [h["lr"] for h in const.history_] == [1e-3, 1e-3]
+
+
+def test_sgd_optimizer():
+    X = np.random.RandomState(0).randn(64, 6)
+    est = SVAETransformer(n_components=3, max_epochs=1, optimizer="sgd",
+                          learning_rate=1e-4, **SMALL).fit(X)
+    (opt,) = est._optimizers
+    assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.9
 
 
 def test_learned_likelihood_std_moves():
@@ -263,8 +304,11 @@ def test_pipeline_with_classifier(digits):
         ({"prior": "horseshoe"}, "prior"),
         ({"likelihood_std": 0.0}, "likelihood_std"),
         ({"n_components": 0}, "n_components"),
-        ({"encoder_layers": (16, 0)}, "encoder_layers"),
-        ({"mean_layers": "wide"}, "mean_layers"),
+        ({"encoder_hidden_sizes": (16, 0)}, "encoder_hidden_sizes"),
+        ({"mean_hidden_sizes": "wide"}, "mean_hidden_sizes"),
+        ({"scale_hidden_sizes": (True,)}, "scale_hidden_sizes"),
+        ({"adam_betas": (0.9,)}, "adam_betas"),
+        ({"lr_schedule": "exponential"}, "lr_schedule"),
         ({"transform_mode": "mode"}, "transform_mode"),
         ({"decoder_norm_method": "clip"}, "decoder_norm_method"),
         ({"kl_weight": -1.0}, "kl_weight"),
@@ -314,8 +358,8 @@ def test_unit_norm_keeps_more_filters_active_on_patches(data_home):
     # pixel variance 0.1: the scale for which likelihood_std=e^-2 was chosen
     X = load_natural_image_patches(8, n_patches=5000, data_home=data_home, random_state=0,
                                    pixel_std=0.1**0.5).data
-    common = dict(n_components=96, encoder_layers=(128,), mean_layers=(128,),
-                  scale_layers=(128,), learning_rate=3e-3, max_epochs=6,
+    common = dict(n_components=96, encoder_hidden_sizes=(128,), mean_hidden_sizes=(128,),
+                  scale_hidden_sizes=(128,), learning_rate=3e-3, max_epochs=6,
                   validation_fraction=0.0, device="cpu", random_state=0)
     unit = SVAETransformer(normalize_decoder=True, **common).fit(X)
     free = SVAETransformer(normalize_decoder=False, **common).fit(X)
