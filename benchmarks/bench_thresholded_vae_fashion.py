@@ -63,7 +63,7 @@ def main():
     X, Xt = train.data, test.data
     common = dict(
         n_components=256, decoder="conv", image_shape=(28, 28), base_dist="gaussian",
-        prior_scale=float(np.sqrt(0.1)), kl_weight=0.01, n_samples=args.n_samples,
+        prior_scale=float(np.sqrt(0.1)), kl_weight=0.01, n_mc_samples=args.n_samples,
         n_eval_samples=args.n_samples, sample_method="max", optimizer="adam",
         learning_rate=1e-3, adam_betas=(0.5, 0.999), weight_decay=1e-5, batch_size=128,
         max_epochs=args.epochs, validation_fraction=0, device="cpu", random_state=0,

@@ -47,18 +47,19 @@ REF_STEPS = 240_000
 WARMUP = (0.1, round(1500 * STEPS / REF_STEPS), 0.9 / ((6000 - 1500) * STEPS / REF_STEPS))
 
 COMMON = dict(
-    n_components=256, encoder_kwargs={"hidden_sizes": (512, 256)}, base_dist="laplace",
-    prior_scale=0.1, threshold=0.25, n_samples=20, n_eval_samples=20, sample_method="max",
-    estimator="straight", batch_size=BATCH, max_epochs=EPOCHS, validation_fraction=0,
+    n_components=256, encoder_hidden_sizes=(512, 256), base_dist="laplace",
+    prior_scale=0.1, threshold=0.25, n_mc_samples=20, n_eval_samples=20, sample_method="max",
+    gradient_estimator="straight", batch_size=BATCH, max_epochs=EPOCHS, validation_fraction=0,
     standardize=False, device="cpu", random_state=0,
 )
 MODELS = {
     "thr_laplace_ref": dict(COMMON, kl_weight=0.01, noise_warmup=WARMUP),
     "thr_laplace_adam": dict(COMMON, kl_weight=0.001, noise_warmup=WARMUP, optimizer="adam",
-                             learning_rate=1e-3, dict_optimizer="adam", dict_learning_rate=1e-2),
+                             learning_rate=1e-3, decoder_optimizer="adam",
+                             decoder_learning_rate=1e-2),
     "gauss_vae_adam": dict(COMMON, base_dist="gaussian", prior_scale=np.sqrt(0.1), threshold=0,
                            kl_weight=0.001, optimizer="adam", learning_rate=1e-3,
-                           dict_optimizer="adam", dict_learning_rate=1e-2),
+                           decoder_optimizer="adam", decoder_learning_rate=1e-2),
 }
 LABELS = {
     "thr_laplace_ref": "Thresholded Laplace, reference optimisers (SGD), KL weight 0.01",
@@ -116,8 +117,8 @@ def main():
         res["fit_seconds"] = fit_s
         res["steps"] = est.n_steps_
         res["history"] = [{k: round(v, 5) for k, v in h.items()} for h in est.history_]
-        res["dict_steps_capped_pct"] = 100 * float(
-            np.mean([h.get("dict_step_capped", 0.0) for h in est.history_]))
+        res["decoder_steps_capped_pct"] = 100 * float(
+            np.mean([h.get("decoder_step_capped", 0.0) for h in est.history_]))
         if res["l0"] > 0 and res["zeros_pct"] > 0:
             sub = X_test[:1000]
             Zl, Xl, alpha = lasso_at_l0(sub, est.components_, res["l0"] * 1000 / len(sub))

@@ -25,8 +25,9 @@ def main():
     tr, te = perm[:1297], perm[1297:]
     X, y = d.data, d.target
     est = ThresholdedVAE(
-        n_components=64, encoder_kwargs={"hidden_sizes": (256, 128)}, optimizer="adam",
-        learning_rate=1e-3, dict_optimizer="adam", dict_learning_rate=1e-2, kl_weight=0.003,
+        n_components=64, encoder_hidden_sizes=(256, 128), optimizer="adam",
+        learning_rate=1e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
+        kl_weight=0.003,
         max_epochs=30, device="cpu", random_state=0,
     ).fit(X[tr])
     rows = []

@@ -6,48 +6,45 @@ import math
 import warnings
 from numbers import Integral, Real
 from statistics import NormalDist
-from typing import Any
 
 import numpy as np
 import torch
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
+from torch.distributions import Bernoulli, Gamma, Laplace, Normal, kl_divergence
 
 from ._base import BaseSparseEstimator
-from .distributions import kl_bernoulli, kl_gaussian_gaussian, kl_laplace_laplace
-from .nn import MLP, LinearDictionary, normalize_columns_
+from ._docstrings import fill_doc
+from ._random import hashed_normal, hashed_uniform, row_seeds, rsample_on_generator
+from ._validation import check_image_shape, check_layer_sizes, image_shape3
+from .nn import MLP, ConvDecoder, ConvEncoder, LinearDictionary, normalize_columns_
 from .solvers import lipschitz_constant
 
-__all__ = [
-    "ThresholdedVAE",
-    "prior_nonzero_fraction",
-    "threshold_for_nonzero_fraction",
-]
+__all__ = ["ThresholdedVAE", "prior_nonzero_fraction", "threshold_for_nonzero_fraction"]
 
-# Reference prior spreads (Fallah & Rozell's configs): Laplace scale b0 = 0.1 and
-# Gaussian *variance* 0.1, i.e. std sqrt(0.1). ``prior_scale`` is always a scale/std.
+# The reference configs' prior spreads: Laplace scale 0.1, Gaussian *variance* 0.1.
 _DEFAULT_PRIOR_SCALE = {"laplace": 0.1, "gaussian": math.sqrt(0.1)}
 _DEFAULT_MLP_HIDDEN = (512, 1024, 512, 256)
 _DEFAULT_CONV_CHANNELS = (64, 64, 128, 128)
 _GAMMA_CLIP = (math.log(1e-6), math.log(1e6))
-_M32 = 0xFFFFFFFF
+# Layers that couple the rows of a batch or draw fresh randomness in training.
+_BATCH_COUPLED = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+_POS_INT = [Interval(Integral, 1, None, closed="left")]
+_NON_NEG = [Interval(Real, 0, None, closed="left")]
+_POS_OR_AUTO = [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})]
 
 
-# --------------------------------------------------------------------- prior helpers
 def prior_nonzero_fraction(threshold: float, base_dist: str, prior_scale: float) -> float:
-    """Expected fraction of non-zero latents under the thresholded prior.
-
-    ``z = T_lambda(u)`` with ``u ~ Laplace(0, b0)`` gives ``P(z != 0) = exp(-lambda/b0)``;
-    with ``u ~ N(0, s0^2)`` it is ``2 Phi(-lambda / s0)``.
+    """``P(z != 0)`` under the prior ``z = T_lambda(u)``: ``exp(-lambda/b0)`` for
+    ``u ~ Laplace(0, b0)``, ``2 Phi(-lambda/s0)`` for ``u ~ N(0, s0^2)``.
 
     Parameters
     ----------
     threshold : float
-        The threshold ``lambda`` (>= 0).
+        ``lambda >= 0``.
     base_dist : {"laplace", "gaussian"}
-        Base distribution of the prior.
     prior_scale : float
-        Laplace scale ``b0`` or Gaussian standard deviation ``s0``.
+        ``b0`` or ``s0``.
 
     Returns
     -------
@@ -59,15 +56,13 @@ def prior_nonzero_fraction(threshold: float, base_dist: str, prior_scale: float)
 
 
 def threshold_for_nonzero_fraction(fraction: float, base_dist: str, prior_scale: float) -> float:
-    """The threshold whose prior keeps a given fraction of latents non-zero.
-
-    The inverse of :func:`prior_nonzero_fraction`: ``lambda = -b0 log(p)`` (Laplace)
-    or ``lambda = s0 Phi^{-1}(1 - p/2)`` (Gaussian).
+    """The inverse of :func:`prior_nonzero_fraction`: ``lambda = -b0 log(p)``
+    (Laplace) or ``s0 Phi^{-1}(1 - p/2)`` (Gaussian).
 
     Parameters
     ----------
     fraction : float in (0, 1)
-        Target prior probability that a latent is non-zero.
+        Prior probability ``p`` that a latent is non-zero.
     base_dist : {"laplace", "gaussian"}
     prior_scale : float
 
@@ -82,59 +77,51 @@ def threshold_for_nonzero_fraction(fraction: float, base_dist: str, prior_scale:
     return prior_scale * NormalDist().inv_cdf(1.0 - fraction / 2.0)
 
 
-# ------------------------------------------------------------------- sampling math
 def laplace_noise_from_uniform(u: torch.Tensor) -> torch.Tensor:
-    """Standard Laplace draws from uniforms ``u`` in (0, 1) (inverse CDF).
-
-    ``-sign(v) log(max(1 - 2|v|, 1e-6))`` with ``v = u - 1/2``.
-    """
-    v = u - 0.5
-    return -torch.sign(v) * torch.log(torch.clamp(1.0 - 2.0 * v.abs(), min=1e-6))
+    """Standard Laplace draws by the inverse CDF of uniforms ``u``, clipped to
+    ``[eps, 1 - eps]`` of their dtype (``torch.rand`` can return 0)."""
+    tiny = torch.finfo(u.dtype).eps
+    zero = u.new_zeros(())
+    return Laplace(zero, zero + 1.0, validate_args=False).icdf(u.clamp(tiny, 1.0 - tiny))
 
 
 def shifted_soft_threshold(mu: torch.Tensor, noise: torch.Tensor, threshold) -> torch.Tensor:
-    """Shifted soft threshold applied to the noise.
-
-    ``z = 0`` where ``|e| <= lambda``, else ``mu + sign(e)(|e| - lambda)``: the
-    mass of the base distribution within ``mu +- lambda`` goes to the origin and
-    the outer mass moves towards ``mu``. Zero noise gives zero, not ``mu``.
-    """
+    """``z = 0`` where ``|e| <= lambda``, else ``mu + sign(e)(|e| - lambda)``: the
+    threshold acts on the noise (zero noise gives zero, not ``mu``)."""
     active = noise.abs() > threshold
     shrunk = mu + torch.sign(noise) * (noise.abs() - threshold)
     return torch.where(active, shrunk, torch.zeros_like(shrunk))
 
 
 def _straight_through(mu, noise, threshold, estimator: str, thresholding: bool):
-    """Thresholded reparameterised sample with the chosen gradient estimator.
+    """Thresholded reparameterised sample; the value is :func:`shifted_soft_threshold`,
+    the gradient the estimator's. With ``e = w b eps`` (``eps`` standard noise,
+    ``b`` the posterior scale, ``w`` the warm-up) and ``a = 1[|e| > lambda]``:
 
-    The forward value is always :func:`shifted_soft_threshold`; only gradients differ:
-
-    * ``"straight"``: ``z_thr + (z_base - stopgrad(z_base))`` with
-      ``z_base = mu + e``: dz/dmu = 1 + 1[active], dz/de = 1 + 1[active],
-      dz/dlambda = -sign(e) 1[active] (the behaviour of the reference code).
-    * ``"straight_pure"``: dz/dmu = dz/de = 1, no path to lambda.
-    * ``"subgradient"``: autograd through the threshold itself.
+    * ``"straight"`` (the reference code's): the threshold sees the noise with
+      its scale detached, ``z = T(mu, sg(e), lambda) + (mu + e) - sg(mu + e)``,
+      so dz/dmu = 1 + a, dz/db = w eps (the noise alone, active or not) and
+      dz/dlambda = -sign(e) a.
+    * ``"straight_pure"``: dz/dmu = 1, dz/db = w eps, no path to lambda.
+    * ``"subgradient"``: autograd through the threshold: dz/dmu = a,
+      dz/db = a w eps, dz/dlambda = -sign(e) a.
 
     Without thresholding (a plain VAE) this is the usual ``z = mu + e``.
     """
     if not thresholding:
         return mu + noise
-    z_thr = shifted_soft_threshold(mu, noise, threshold)
     if estimator == "subgradient":
-        return z_thr
+        return shifted_soft_threshold(mu, noise, threshold)
     z_base = mu + noise
     ste = z_base - z_base.detach()  # exactly zero in value, identity gradient
     if estimator == "straight":
-        return z_thr + ste
-    return z_thr.detach() + ste
+        return shifted_soft_threshold(mu, noise.detach(), threshold) + ste
+    return shifted_soft_threshold(mu, noise, threshold).detach() + ste
 
 
 def _aggregation_weights(losses: torch.Tensor, method: str) -> torch.Tensor:
-    """Detached weights over draws (axis 0) for ``sum_j w_j loss_j``.
-
-    ``"avg"``: 1/J; ``"iwae"``: softmax(-loss); ``"max"``: one-hot on the
-    lowest-loss draw (max-ELBO sampling).
-    """
+    """Detached weights over draws (axis 0): 1/J (``"avg"``), softmax(-loss)
+    (``"iwae"``) or one-hot on the lowest-loss draw (``"max"``)."""
     losses = losses.detach()
     if method == "avg":
         return torch.full_like(losses, 1.0 / losses.shape[0])
@@ -144,862 +131,369 @@ def _aggregation_weights(losses: torch.Tensor, method: str) -> torch.Tensor:
     return torch.zeros_like(losses).scatter_(0, best, 1.0)
 
 
-def _kl_gamma(alpha, beta, prior_shape: float, prior_rate: float) -> torch.Tensor:
-    """KL( Gamma(alpha, beta) || Gamma(a0, b0) ), shape/rate parameterisation."""
-    a0 = torch.as_tensor(prior_shape, dtype=alpha.dtype, device=alpha.device)
-    return (
-        (alpha - a0) * torch.digamma(alpha) - torch.lgamma(alpha) + torch.lgamma(a0)
-        + a0 * (torch.log(beta) - math.log(prior_rate)) + alpha * (prior_rate / beta - 1.0)
-    )
-
-
-def _rsample_gamma(alpha, beta, n_draws: int, generator: torch.Generator) -> torch.Tensor:
-    """Reparameterised Gamma(alpha, beta) draws of shape (n_draws, *alpha.shape).
-
-    ``torch._standard_gamma`` (which has implicit reparameterisation gradients)
-    takes no generator, so it runs under a forked global RNG seeded from ours:
-    reproducible from ``random_state`` and the user's global state is untouched.
-    """
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=generator.device))
-    shape = (n_draws, *alpha.shape)
-    if alpha.device.type == "cuda":
-        index = alpha.device.index if alpha.device.index is not None else 0
-        with torch.random.fork_rng(devices=[index]), torch.cuda.device(index):
-            torch.cuda.manual_seed(seed)
-            return torch._standard_gamma(alpha.expand(shape)) / beta
-    with torch.random.fork_rng(devices=[]):
-        torch.random.default_generator.manual_seed(seed)
-        return torch._standard_gamma(alpha.expand(shape)) / beta
-
-
-# ---------------------------------------------------- deterministic per-sample noise
-def _mul32(x: torch.Tensor, c: int) -> torch.Tensor:
-    """``(x * c) mod 2^32`` for int64 ``x`` in [0, 2^32) without int64 overflow."""
-    lo, hi = c & 0xFFFF, c >> 16
-    return (x * lo + (((x * hi) & 0xFFFF) << 16)) & _M32
-
-
-def _mix32(x: torch.Tensor) -> torch.Tensor:
-    """A 32-bit integer hash (xor-shift-multiply), elementwise on int64 tensors."""
-    x = x ^ (x >> 16)
-    x = _mul32(x, 0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = _mul32(x, 0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def _row_seeds(X: torch.Tensor, key: int) -> torch.Tensor:
-    """A 32-bit hash of every row's values (float64 bit patterns) and ``key``.
-
-    Equal rows get equal seeds whatever the batch they sit in, so noise derived
-    from them makes ``transform`` deterministic and batch-independent.
-    """
-    bits = (X.to(torch.float64) + 0.0).contiguous().view(torch.int64)  # +0.0: -0 -> +0
-    lo = bits & _M32
-    hi = (bits >> 32) & _M32
-    pos = torch.arange(X.shape[1], device=X.device, dtype=torch.int64)
-    pos_key = _mix32((pos * 2 + (key & _M32)) & _M32)
-    pos_key2 = _mix32((pos * 2 + 1 + (key & _M32)) & _M32)
-    h = _mix32(lo ^ pos_key) + _mix32(hi ^ pos_key2)
-    return _mix32(h.sum(1) & _M32)
-
-
-def _hashed_uniform(seeds: torch.Tensor, stream: int, n: int, dtype) -> torch.Tensor:
-    """Uniforms in (0, 1) of shape (len(seeds), n) from row seeds and a stream id."""
-    idx = torch.arange(n, device=seeds.device, dtype=torch.int64)
-    col = _mix32((idx + (stream * 0x9E3779B1)) & _M32)
-    h = _mix32(_mix32(seeds[:, None] ^ col[None, :]) ^ (stream & _M32))
-    return ((h.to(torch.float64) + 0.5) / 4294967296.0).to(dtype)
-
-
-class _frozen_batchnorm_stats:
-    """Restore the running statistics of every BatchNorm layer on exit."""
-
-    def __init__(self, module: nn.Module):
-        self.layers = [m for m in module.modules()
-                       if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-
-    def __enter__(self):
-        self.saved = [(m.running_mean.clone(), m.running_var.clone(),
-                       m.num_batches_tracked.clone()) for m in self.layers]
-        return self
-
-    def __exit__(self, *exc):
-        for m, (mean, var, n) in zip(self.layers, self.saved, strict=True):
-            m.running_mean.copy_(mean)
-            m.running_var.copy_(var)
-            m.num_batches_tracked.copy_(n)
-        return False
-
-
-# ----------------------------------------------------------------------- modules
-def _conv_geometry(height: int, width: int, n_layers: int) -> list[dict]:
-    """Kernel/stride/padding per conv layer, mirrored exactly by the decoder.
-
-    Per spatial axis: size >= 8 halves it (kernel 4, stride 2, padding 1);
-    4 <= size < 8 shrinks it by 3 (kernel 4, stride 1, no padding); smaller
-    sizes are kept (kernel 3, padding 1). On 28 x 28 images this gives
-    28 -> 14 -> 7 -> 4 -> 1, the reference Fashion-MNIST encoder.
-    """
-    layers = []
-    size = [height, width]
-    for _ in range(n_layers):
-        k, s, p, out = [], [], [], []
-        for n in size:
-            if n >= 8:
-                spec = (4, 2, 1)
-            elif n >= 4:
-                spec = (4, 1, 0)
-            else:
-                spec = (3, 1, 1)
-            k.append(spec[0])
-            s.append(spec[1])
-            p.append(spec[2])
-            out.append((n + 2 * spec[2] - spec[0]) // spec[1] + 1)
-        layers.append({"kernel": tuple(k), "stride": tuple(s), "padding": tuple(p),
-                       "in": tuple(size), "out": tuple(out)})
-        size = out
-    return layers
-
-
-class _ConvEncoder(nn.Module):
-    """Conv(4x4) + BatchNorm + ReLU stack, flattened (the reference DNN encoder)."""
-
-    def __init__(self, image_shape: tuple[int, int, int], channels=_DEFAULT_CONV_CHANNELS):
-        super().__init__()
-        c, h, w = image_shape
-        self.image_shape = (c, h, w)
-        geometry = _conv_geometry(h, w, len(channels))
-        layers: list[nn.Module] = []
-        c_in = c
-        for g, c_out in zip(geometry, channels, strict=True):
-            layers += [nn.Conv2d(c_in, c_out, g["kernel"], g["stride"], g["padding"], bias=False),
-                       nn.BatchNorm2d(c_out), nn.ReLU()]
-            c_in = c_out
-        self.net = nn.Sequential(*layers)
-        oh, ow = geometry[-1]["out"]
-        self.out_features = channels[-1] * oh * ow
-
-    def forward(self, x):
-        return self.net(x.reshape(x.shape[0], *self.image_shape)).flatten(1)
-
-
-class _ConvDecoder(nn.Module):
-    """Linear -> reshape -> ConvTranspose stack (BatchNorm + ReLU) -> output.
-
-    The exact mirror of :class:`_ConvEncoder`'s geometry, so it reproduces the
-    image size for any ``image_shape``.
-    """
-
-    def __init__(self, n_components: int, image_shape: tuple[int, int, int],
-                 channels=_DEFAULT_CONV_CHANNELS, output_activation: str = "sigmoid"):
-        super().__init__()
-        c, h, w = image_shape
-        geometry = _conv_geometry(h, w, len(channels))
-        self.start_shape = (channels[-1], *geometry[-1]["out"])
-        self.fc = nn.Linear(n_components, int(np.prod(self.start_shape)))
-        layers: list[nn.Module] = [nn.BatchNorm2d(channels[-1]), nn.ReLU()]
-        for i in range(len(channels) - 1, -1, -1):
-            g = geometry[i]
-            c_in, c_out = channels[i], (channels[i - 1] if i > 0 else c)
-            out_pad = tuple(
-                t - ((n - 1) * s - 2 * p + k)
-                for t, n, s, p, k in zip(g["in"], g["out"], g["stride"], g["padding"],
-                                         g["kernel"], strict=True)
-            )
-            layers.append(nn.ConvTranspose2d(c_in, c_out, g["kernel"], g["stride"],
-                                             g["padding"], output_padding=out_pad,
-                                             bias=i == 0))
-            if i > 0:
-                layers += [nn.BatchNorm2d(c_out), nn.ReLU()]
-        self.net = nn.Sequential(*layers)
-        self.output_activation = output_activation
-
-    def forward(self, z):
-        x = self.net(self.fc(z).reshape(z.shape[0], *self.start_shape)).flatten(1)
-        return torch.sigmoid(x) if self.output_activation == "sigmoid" else x
-
-
 class _TVAEModule(nn.Module):
     """Feature network, posterior heads, optional threshold head, decoder."""
 
     def __init__(self, features: nn.Module, n_hidden: int, n_components: int,
                  decoder: nn.Module, log_scale_init: float, learn_threshold: bool,
-                 gamma_init: tuple[float, float], mean, scale):
+                 gamma_init: tuple[float, float]):
         super().__init__()
         self.features = features
         self.loc = nn.Linear(n_hidden, n_components)
         self.log_scale = nn.Linear(n_hidden, n_components)
         # Start the posterior spread at the prior's, so early KL terms are small.
         nn.init.constant_(self.log_scale.bias, log_scale_init)
+        self.gamma = None
         if learn_threshold:
             self.gamma = nn.Linear(n_hidden, 2 * n_components)
             nn.init.zeros_(self.gamma.weight)
             with torch.no_grad():
-                self.gamma.bias[:n_components] = gamma_init[0]
-                self.gamma.bias[n_components:] = gamma_init[1]
-        else:
-            self.gamma = None
+                self.gamma.bias.copy_(torch.tensor(gamma_init).repeat_interleave(n_components))
         self.decoder = decoder
-        self.register_buffer("data_mean", torch.as_tensor(mean, dtype=torch.float32))
-        self.register_buffer("data_scale", torch.as_tensor(scale, dtype=torch.float32))
 
     def encode(self, y):
         h = self.features(y)
-        loc, log_scale = self.loc(h), self.log_scale(h)
         if self.gamma is None:
-            return loc, log_scale, None, None
-        ab = torch.exp(torch.clamp(self.gamma(h), *_GAMMA_CLIP))
-        alpha, beta = ab.chunk(2, dim=1)
-        return loc, log_scale, alpha, beta
+            return self.loc(h), self.log_scale(h), None, None
+        alpha, beta = torch.exp(torch.clamp(self.gamma(h), *_GAMMA_CLIP)).chunk(2, dim=1)
+        return self.loc(h), self.log_scale(h), alpha, beta
 
 
-# --------------------------------------------------------------------- estimator
+@fill_doc(optimizer="auto", learning_rate="auto", adam_betas=(0.5, 0.999),
+          lr_schedule="one_cycle", batch_size=100, max_epochs=300)
 class ThresholdedVAE(BaseSparseEstimator):
     """Variational sparse coding with shifted soft-thresholded samples.
 
-    The model of Fallah & Rozell (ICML 2022). Data are generated as
-    ``x | z ~ N(f(z), sigma^2 I)`` from a linear dictionary ``f(z) = Phi z`` or a
-    transposed-convolution network. The prior on each latent is a base
-    distribution (Laplace scale ``b0`` or Gaussian std ``s0``) passed through a
-    soft threshold ``T_lambda``, i.e. a spike-and-slab: a latent is exactly zero
-    with probability ``1 - exp(-lambda/b0)`` (Laplace).
-
-    An encoder gives, per sample, a location ``mu`` and a scale ``b`` (and, with
-    ``learn_threshold``, a Gamma posterior over ``lambda``). Training draws
-    ``n_samples`` reparameterised codes with the threshold applied to the
-    noise::
-
-        e ~ base(0, b);   z = 0 if |e| <= lambda else mu + sign(e)(|e| - lambda)
-
-    and minimises, per sample and draw ``j``::
-
-        l_j = mean_d (x_d - f(z_j)_d)^2 + kl_weight * sum_k [KL_k + gamma KL^Gamma_k]
-
-    (``KL_k`` between the un-thresholded base distributions, or the exact
-    spike-and-slab KL with ``kl="spike_slab"``), aggregated over draws by
-    ``sample_method``: the default ``"max"`` keeps only the lowest-loss draw
-    (max-ELBO sampling). A linear dictionary is updated outside autograd by a
-    hand-written gradient step on the selected draws, with learning-rate decay
-    and Frobenius regularisation; other decoders are trained with the encoder.
-
-    The paper's baselines are one parameter away: ``threshold=0`` gives a plain
-    VAE (``base_dist="gaussian"``: the Gaussian VAE; ``"laplace"``: the Laplace
-    VAE) with the same architecture and training.
+    Fallah & Rozell (ICML 2022): ``x | z ~ N(f(z), sigma^2 I)``, ``f`` a linear
+    dictionary or a transposed-conv network, and a spike-and-slab prior that
+    soft-thresholds a Laplace (scale ``b0``) or Gaussian (std ``s0``) by
+    ``lambda``. An encoder gives ``mu`` and ``b`` (and a Gamma posterior over
+    ``lambda``); each step draws ``J = n_mc_samples`` codes ``z = 0`` if
+    ``|e| <= lambda`` else ``mu + sign(e)(|e| - lambda)``, ``e ~ base(0, b)``,
+    and minimises ``mean_d (x_d - f(z_j)_d)^2 + kl_weight sum_k [KL_k + gamma
+    KL^Gamma_k]`` over the draws as ``sample_method`` says. A linear dictionary
+    has its own optimizer; ``threshold=0`` gives the plain VAE baselines.
 
     Parameters
     ----------
     n_components : int, default=256
         Number of latents ``K``.
     decoder : {"linear", "conv"} or nn.Module subclass, default="linear"
-        ``"linear"``: dictionary ``f(z) = z @ Phi.T`` (no bias), atoms in
-        ``components_``. ``"conv"``: linear layer, then transposed convolutions
-        with BatchNorm + ReLU mirroring the conv encoder geometry, then a sigmoid
-        (needs ``image_shape``; data in [0, 1]). A class (never an instance) is
-        built at ``fit`` as ``decoder(n_components=K, n_features=D,
-        **decoder_kwargs)`` and must map (B, K) to (B, D).
-    decoder_kwargs : dict or None, default=None
-        Keyword arguments of the decoder. For ``"conv"``: ``channels`` (encoder
-        order, default (64, 64, 128, 128)) and ``output_activation``
-        (``"sigmoid"`` or ``"none"``).
+        ``f(z) = z @ Phi.T`` (atoms in ``components_``),
+        :class:`~skdeepsparse.nn.ConvDecoder` (needs ``image_shape``), or a class
+        built as ``decoder(n_components=K, n_features=D, **decoder_kwargs)``.
+    decoder_hidden_sizes : tuple of int or None, default=None
+        Conv decoder channels in encoder order; None: (64, 64, 128, 128).
+    output_activation : {"sigmoid", "identity"}, default="sigmoid"
+        Output of the conv decoder (sigmoid: data in [0, 1]).
     encoder : {"auto", "mlp", "conv"} or nn.Module subclass, default="auto"
-        Feature network before the linear heads. ``"mlp"``: ReLU MLP with a
-        ReLU after every layer; ``"conv"``: 4x4 convolutions with BatchNorm +
-        ReLU (mostly stride 2; needs ``image_shape``). ``"auto"``: ``"conv"``
-        with the conv decoder, else ``"mlp"``. A class is built as
-        ``encoder(n_features=D, **encoder_kwargs)`` and must map (B, D) to
-        (B, H).
-    encoder_kwargs : dict or None, default=None
-        For ``"mlp"``: ``hidden_sizes`` (default (512, 1024, 512, 256), the
-        reference for 256-pixel patches); for ``"conv"``: ``channels``.
+        A ReLU MLP, :class:`~skdeepsparse.nn.ConvEncoder` (``"auto"``: with the
+        conv decoder) or a class built as ``encoder(n_features=D, **encoder_kwargs)``.
+    encoder_hidden_sizes : tuple of int or None, default=None
+        MLP widths (None: (512, 1024, 512, 256), the reference's for patches)
+        or conv channels (None: (64, 64, 128, 128)).
+    encoder_kwargs, decoder_kwargs : dict or None, default=None
+        Arguments of a user-given encoder / decoder class (only).
     image_shape : tuple of int or None, default=None
-        ``(height, width)`` or ``(channels, height, width)`` of the images that
-        the rows of ``X`` flatten; needed by the conv encoder and decoder.
+        ``(height, width)`` or ``(channels, height, width)`` of the rows of ``X``.
     base_dist : {"laplace", "gaussian"}, default="laplace"
         Base distribution of the prior and the posterior.
     prior_scale : float or "auto", default="auto"
-        Spread of the prior's base distribution, always a scale: the Laplace
-        scale ``b0`` or the Gaussian standard deviation ``s0`` (the reference
-        code calls it ``spread_prior`` and uses it as a *variance* for the
-        Gaussian). ``"auto"``: 0.1 for Laplace, ``sqrt(0.1)`` for Gaussian (the
-        reference values).
+        ``b0`` or ``s0`` (never a variance); ``"auto"``: the reference's 0.1 or
+        ``sqrt(0.1)``.
     threshold : float >= 0 or "auto", default="auto"
-        Threshold ``lambda`` (the prior mean ``lambda0`` when
-        ``learn_threshold``). ``"auto"`` derives it from ``target_sparsity``.
-        ``0`` disables thresholding: a plain (Gaussian or Laplace) VAE.
+        ``lambda`` (the prior mean ``lambda0`` when learned); ``"auto"``: from
+        ``target_sparsity``; 0: no thresholding (a plain VAE).
     target_sparsity : float in (0, 1), default=0.1
-        With ``threshold="auto"``: the expected fraction of **non-zero** latents
-        under the prior (the paper's "sparsity level"), which sets ``lambda`` by
-        ``exp(-lambda/b0) = target`` (Laplace) or ``2 Phi(-lambda/s0) = target``
-        (Gaussian). 0.1 gives ``lambda = 0.23`` (Laplace) and ``0.52``
-        (Gaussian), the reference values. Ignored when ``threshold`` is a number.
+        Prior fraction of **non-zero** latents (0.1: the reference ``lambda``,
+        0.23 Laplace, 0.52 Gaussian); see :func:`threshold_for_nonzero_fraction`.
     learn_threshold : bool, default=False
-        Learn a per-sample, per-latent threshold with a Gamma posterior
-        ``q(lambda|x) = Gamma(alpha(x), beta(x))`` and prior
+        Learn ``q(lambda|x) = Gamma(alpha(x), beta(x))``, prior
         ``Gamma(threshold_prior_shape, threshold_prior_shape / lambda0)``.
-        Reparameterised draws in training; the posterior mean at ``transform``.
     threshold_prior_shape : float, default=3.0
-        Shape of the Gamma prior on ``lambda``.
     threshold_kl_weight : float, default=0.1
-        Weight ``gamma`` of the Gamma KL (relative to ``kl_weight``).
+        Weight ``gamma`` of the Gamma KL, relative to ``kl_weight``.
     kl : {"base", "spike_slab"}, default="base"
-        ``"base"``: closed-form KL between the un-thresholded base
-        distributions (the reference). ``"spike_slab"`` (Laplace only): the exact
-        KL between the thresholded posterior and prior, both spike-and-slabs,
-        ``KL_Bern(exp(-lambda/b) || exp(-lambda/b0)) + exp(-lambda/b) KL_Lap``.
+        KL of the un-thresholded base distributions (the reference), or
+        (Laplace) the exact spike-and-slab KL.
     kl_weight : float, default=0.01
-        Weight ``kappa`` of the KL term. With the per-pixel mean squared error
-        this is a beta-ELBO with noise variance ``D kappa / 2``.
-    n_samples : int, default=20
+        Weight of the KL: a beta-ELBO with noise variance ``D kl_weight / 2``.
+    n_mc_samples : int, default=20
         Draws ``J`` per sample and training step.
     sample_method : {"max", "avg", "iwae"}, default="max"
-        How the draws' losses are combined: the lowest-loss draw only
-        (max-ELBO sampling; the argmin is not differentiated), their mean
-        (standard VI), or softmax(-loss) weights (detached, IWAE-style).
-    estimator : {"straight", "straight_pure", "subgradient"}, default="straight"
-        Gradient of the thresholded sample (see the module function
-        ``_straight_through``): ``"straight"`` is the reference code's
-        estimator (also learns ``lambda`` through the reconstruction).
+        The lowest-loss draw (max-ELBO; its gradient is the kept draw's decoded
+        inside the full ``J x B`` batch), the mean, or softmax(-loss) weights.
+    gradient_estimator : {"straight", "straight_pure", "subgradient"}, \
+            default="straight"
+        The reference code's (dz/dmu = 1 + 1[z != 0], dz/db = the standard
+        noise, a path to ``lambda``), plain straight-through, or autograd
+        through the threshold.
     noise_warmup : tuple (start, delay, increment) or None, default=None
-        Multiply the posterior noise by ``w = min(1, start + increment *
-        max(0, step - delay))`` at training step ``step``; the reference
-        linear-generator runs use ``(0.1, 1500, 2e-4)``. None: ``w = 1``.
-        The KL and ``transform`` use the full noise.
-    dict_optimizer : {"sgd", "adam"}, default="sgd"
-        Linear decoder only. ``"sgd"``: the hand-written step
-        ``Phi <- Phi + eta [(1/B) sum_ij w_ij (x_i - Phi z_ij) z_ij^T - 2 rho Phi]``
-        on the detached selected draws, after each encoder step. ``"adam"``:
-        Adam on the same gradient.
-    dict_learning_rate : float or "auto", default="auto"
-        ``eta``; "auto": 0.5 for SGD (the reference), 1e-3 for Adam.
-    dict_lr_decay : float, default=0.99
-        ``eta`` is multiplied by this factor every epoch.
-    dict_weight_decay : float, default=1e-4
-        Frobenius regularisation ``rho`` (stops unbounded atom growth).
-    normalize_dict : bool, default=False
-        Rescale the atoms to unit norm after every update (the reference does
-        not; its atoms start at unit norm).
-    dict_step_cap : bool, default=True
-        With ``dict_optimizer="sgd"``: lower the step of a mini-batch to
-        ``1/L`` when ``eta L > 1``, ``L`` being the largest eigenvalue of the
-        batch's (weighted) code second moment ``(1/B) sum_ij w_ij z_ij z_ij^T``
-        plus ``2 rho``. A fixed step diverges once ``eta L > 2``, which large
-        codes cause; the fraction of capped steps is in ``history_``
-        (``dict_step_capped``). False: the reference's plain fixed step.
-    optimizer : {"auto", "sgd", "adam"}, default="auto"
-        Optimizer of the encoder (and of a non-linear decoder). "sgd": Nesterov
-        momentum; "adam": Adam with ``adam_betas``. "auto": SGD with the linear
-        decoder, Adam otherwise (the reference choices).
-    learning_rate : float or "auto", default="auto"
-        Peak learning rate; "auto": 0.01 (SGD) or 3e-4 (Adam).
-    momentum : float, default=0.9
-        Nesterov momentum for ``optimizer="sgd"``.
-    adam_betas : tuple of float, default=(0.5, 0.999)
-        Adam betas.
-    weight_decay : float, default=0.0
-        L2 weight decay of the encoder optimizer (the reference DNN runs use 1e-5).
-    lr_schedule : {"one_cycle", "constant"}, default="one_cycle"
-        "one_cycle": linear warm-up from lr/25 to lr over ``warmup_fraction``
-        of the steps of a ``fit`` call, then cosine down to lr/25/1e4.
-        ``partial_fit`` always uses the constant peak rate.
-    warmup_fraction : float, default=0.05
-        Share of steps used for the warm-up of the one-cycle schedule.
+        Scale the training noise by ``min(1, start + increment max(0, step -
+        delay))``; the reference linear runs use ``(0.1, 1500, 2e-4)``.
+    decoder_optimizer : {"sgd", "adam"}, default="sgd"
+        Optimizer of the linear dictionary (plain SGD is the reference's).
+    decoder_learning_rate : float or "auto", default="auto"
+        ``"auto"``: 0.5 (SGD, the reference) or 1e-3 (Adam).
+    decoder_lr_decay, decoder_lr_decay_every : float, int, default=0.99, 1
+        ``StepLR`` of the dictionary's learning rate, every so many epochs.
+    decoder_weight_decay : float, default=1e-4
+        Frobenius regularisation ``rho ||Phi||^2`` of the dictionary.
+    normalize_decoder : bool, default=False
+        Rescale the atoms to unit norm after every update.
+    decoder_step_cap : bool, default=True
+        SGD: cap the step at ``1/L`` (``L``: top eigenvalue of the weighted code
+        second moment, plus ``2 rho``); a fixed step diverges once ``lr L > 2``.
     standardize : bool or "auto", default="auto"
-        Subtract the global mean and divide by the global std of the training
-        data (one scalar each), undone by ``inverse_transform``; this puts the
-        data on the scale that ``prior_scale`` and ``kl_weight`` assume.
-        "auto": True, except with ``decoder="conv"`` whose sigmoid output
-        models [0, 1] images directly. (The reference z-scores
-        image patches per pixel: do that before, e.g. with a ``StandardScaler``;
-        per-pixel scaling of images with near-constant pixels, like the digits'
-        borders, creates huge values that destabilise training.)
+        Global scalar mean and std (the scale ``prior_scale`` and ``kl_weight``
+        assume); ``"auto"``: True except with ``decoder="conv"``.
     transform_mode : {"max_elbo", "mean", "mode", "sample"}, default="max_elbo"
-        ``"max_elbo"``: of ``n_eval_samples`` draws, the one with the lowest
-        loss (sparse). Its noise is derived from a hash of each sample's values
-        and ``random_state``, so ``transform`` is deterministic and does not
-        depend on the batch. ``"mean"``: the posterior mean
-        ``P(z != 0) mu`` (dense). ``"mode"``: ``mu`` where ``P(z != 0) > 1/2``,
-        else 0 (the most probable support; with posteriors near the prior,
-        e.g. ``P(z != 0) ~ 0.1``, it is mostly or entirely zero). ``"sample"``:
-        one fresh random draw (not deterministic).
+        The lowest-loss of ``n_eval_samples`` draws (noise hashed from each row
+        and ``random_state``: deterministic, batch-independent); the dense
+        mean ``P(z != 0) mu``; ``mu`` where ``P(z != 0) > 1/2``; a fresh draw.
     n_eval_samples : int, default=20
-        Draws used by ``"max_elbo"`` and by ``score``.
-    batch_size : int, default=100
-        Mini-batch size.
-    max_epochs : int, default=300
-        Passes over the training data (the reference budget; lower it on a CPU).
-    validation_fraction : float, default=0.1
-        Share of ``fit`` data held out to keep the epoch with the best validation
-        loss (the negative ``score``); 0 disables it.
-    n_iter_no_change : int or None, default=None
-        Stop when the validation loss has not improved for that many epochs.
-    tol : float, default=0.0
-        Relative improvement that counts for ``n_iter_no_change``.
-    shuffle : bool, default=True
-        Shuffle the data every epoch.
-    warm_start : bool, default=False
-        Continue from the fitted model on a new call to ``fit``.
-    device : str or torch.device, default="auto"
-        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialisation, shuffling, training noise and the noise of
-        ``transform`` (never the global seed).
-    verbose : int, default=0
-        Show a progress bar.
+        Draws of ``"max_elbo"`` and of ``score``.
+    %(training_parameters)s
 
     Attributes
     ----------
     components_ : ndarray of shape (n_components, n_features)
-        The dictionary atoms in data units (linear decoder only), so that
-        ``inverse_transform(Z) == Z @ components_ + mean_``.
-    threshold_ : float
-        The threshold used (``lambda``, or the prior mean ``lambda0`` when learned).
-    prior_scale_ : float
-        The prior's scale (Laplace ``b0`` or Gaussian std ``s0``).
-    prior_nonzero_fraction_ : float
-        ``P(z != 0)`` under the prior.
-    mean_, scale_ : ndarray of shape (n_features,)
-        The standardisation, per feature (constant when standardising; zeros
-        and ones without).
+        Atoms in data units (linear decoder): ``inverse_transform(Z) == Z @
+        components_ + mean_``.
+    threshold_, prior_scale_, prior_nonzero_fraction_ : float
+        The resolved ``lambda`` (or ``lambda0``), prior scale and ``P(z != 0)``.
+    mean_, scale_ : float
+        The standardisation (0 and 1 without it).
     module_ : torch.nn.Module
         ``features``, heads ``loc``, ``log_scale`` (and ``gamma``), ``decoder``.
-    device_ : torch.device
     history_ : list of dict
-        Per epoch: ``loss``, ``recon`` (per-pixel MSE of the kept draws),
-        ``kl``, ``kl_threshold`` (learned threshold), ``l0`` (mean non-zeros
-        per code), ``zeros`` (fraction of exact zeros), ``threshold`` (mean
-        lambda), ``noise_scale`` (warm-up ``w``), ``lr``, ``dict_lr``,
-        ``atom_norm`` and ``dict_step_capped`` (linear decoder), ``val_loss``, ``time``.
-    n_iter_ : int
-        Epochs run. ``n_steps_``: mini-batches run.
-    best_epoch_ : int
-        Epoch kept by the validation selection (when used).
-    n_features_in_ : int
-    feature_names_in_ : ndarray of str
-        Only when ``X`` has string feature names.
+        Per epoch: ``loss``, ``recon``, ``kl``, ``kl_threshold``, ``l0``,
+        ``zeros``, ``threshold``, ``noise_scale``, ``lr``, ``val_loss``,
+        ``time``; linear: ``decoder_lr``, ``atom_norm``, ``decoder_step_capped``.
+    device_, n_iter_, n_steps_, best_epoch_, n_features_in_, feature_names_in_
+        As for every skdeepsparse estimator.
 
     Examples
     --------
     >>> from sklearn.datasets import load_digits
-    >>> from skdeepsparse.thresholded_vae import ThresholdedVAE
+    >>> from skdeepsparse import ThresholdedVAE
     >>> X = load_digits().data / 16
-    >>> tvae = ThresholdedVAE(n_components=32, encoder_kwargs={"hidden_sizes": (64,)},
+    >>> tvae = ThresholdedVAE(n_components=32, encoder_hidden_sizes=(64,),
     ...                       max_epochs=2, random_state=0, device="cpu")
-    >>> Z = tvae.fit_transform(X)
-    >>> Z.shape
+    >>> tvae.fit_transform(X).shape
     (1797, 32)
     """
 
     _parameter_constraints: dict = {
         **BaseSparseEstimator._parameter_constraints,
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **dict.fromkeys(("n_components", "n_mc_samples", "n_eval_samples",
+                         "decoder_lr_decay_every"), _POS_INT),
+        **dict.fromkeys(("threshold_kl_weight", "kl_weight", "decoder_weight_decay"), _NON_NEG),
+        **dict.fromkeys(("prior_scale", "decoder_learning_rate"), _POS_OR_AUTO),
+        **dict.fromkeys(("decoder_hidden_sizes", "encoder_hidden_sizes", "image_shape",
+                         "noise_warmup"), [tuple, list, None]),
+        **dict.fromkeys(("encoder_kwargs", "decoder_kwargs"), [dict, None]),
+        **dict.fromkeys(("learn_threshold", "normalize_decoder", "decoder_step_cap"),
+                        ["boolean"]),
         "decoder": [StrOptions({"linear", "conv"}), callable],
-        "decoder_kwargs": [dict, None],
         "encoder": [StrOptions({"auto", "mlp", "conv"}), callable],
-        "encoder_kwargs": [dict, None],
-        "image_shape": [tuple, list, None],
+        "output_activation": [StrOptions({"sigmoid", "identity"})],
         "base_dist": [StrOptions({"laplace", "gaussian"})],
-        "prior_scale": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "threshold": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
         "target_sparsity": [Interval(Real, 0, 1, closed="neither")],
-        "learn_threshold": ["boolean"],
         "threshold_prior_shape": [Interval(Real, 0, None, closed="neither")],
-        "threshold_kl_weight": [Interval(Real, 0, None, closed="left")],
         "kl": [StrOptions({"base", "spike_slab"})],
-        "kl_weight": [Interval(Real, 0, None, closed="left")],
-        "n_samples": [Interval(Integral, 1, None, closed="left")],
         "sample_method": [StrOptions({"max", "avg", "iwae"})],
-        "estimator": [StrOptions({"straight", "straight_pure", "subgradient"})],
-        "noise_warmup": [tuple, list, None],
-        "dict_optimizer": [StrOptions({"sgd", "adam"})],
-        "dict_learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "dict_lr_decay": [Interval(Real, 0, 1, closed="right")],
-        "dict_weight_decay": [Interval(Real, 0, None, closed="left")],
-        "normalize_dict": ["boolean"],
-        "dict_step_cap": ["boolean"],
-        "optimizer": [StrOptions({"auto", "sgd", "adam"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "adam_betas": [tuple, list],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"one_cycle", "constant"})],
-        "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
+        "gradient_estimator": [StrOptions({"straight", "straight_pure", "subgradient"})],
+        "decoder_optimizer": [StrOptions({"sgd", "adam"})],
+        "decoder_lr_decay": [Interval(Real, 0, 1, closed="right")],
         "standardize": ["boolean", StrOptions({"auto"})],
         "transform_mode": [StrOptions({"max_elbo", "mean", "mode", "sample"})],
-        "n_eval_samples": [Interval(Integral, 1, None, closed="left")],
     }
+    _free_params = frozenset({
+        "kl_weight", "threshold_kl_weight", "n_mc_samples", "sample_method",
+        "gradient_estimator", "noise_warmup", "decoder_weight_decay", "normalize_decoder",
+        "decoder_step_cap", "transform_mode", "n_eval_samples"})
+    _extra_optimizer_params = frozenset({
+        "decoder_optimizer", "decoder_learning_rate", "decoder_lr_decay", "decoder_lr_decay_every"})
+    _min_batch_reason = "BatchNorm in the conv encoder/decoder needs two rows"
 
     def __init__(
-        self,
-        n_components: int = 256,
-        *,
-        decoder: str | type = "linear",
-        decoder_kwargs: dict | None = None,
-        encoder: str | type = "auto",
-        encoder_kwargs: dict | None = None,
-        image_shape: tuple | None = None,
-        base_dist: str = "laplace",
-        prior_scale: float | str = "auto",
-        threshold: float | str = "auto",
-        target_sparsity: float = 0.1,
-        learn_threshold: bool = False,
-        threshold_prior_shape: float = 3.0,
-        threshold_kl_weight: float = 0.1,
-        kl: str = "base",
-        kl_weight: float = 0.01,
-        n_samples: int = 20,
-        sample_method: str = "max",
-        estimator: str = "straight",
-        noise_warmup: tuple | None = None,
-        dict_optimizer: str = "sgd",
-        dict_learning_rate: float | str = "auto",
-        dict_lr_decay: float = 0.99,
-        dict_weight_decay: float = 1e-4,
-        normalize_dict: bool = False,
-        dict_step_cap: bool = True,
-        optimizer: str = "auto",
-        learning_rate: float | str = "auto",
-        momentum: float = 0.9,
-        adam_betas: tuple = (0.5, 0.999),
-        weight_decay: float = 0.0,
-        lr_schedule: str = "one_cycle",
-        warmup_fraction: float = 0.05,
-        standardize: bool | str = "auto",
-        transform_mode: str = "max_elbo",
-        n_eval_samples: int = 20,
-        batch_size: int = 100,
-        max_epochs: int = 300,
-        validation_fraction: float = 0.1,
-        n_iter_no_change: int | None = None,
-        tol: float = 0.0,
-        shuffle: bool = True,
-        warm_start: bool = False,
-        device: str | torch.device = "auto",
-        random_state=None,
-        verbose: int = 0,
+        self, n_components=256, *, decoder="linear", decoder_hidden_sizes=None,
+        output_activation="sigmoid", encoder="auto", encoder_hidden_sizes=None,
+        encoder_kwargs=None, decoder_kwargs=None, image_shape=None, base_dist="laplace",
+        prior_scale="auto", threshold="auto", target_sparsity=0.1, learn_threshold=False,
+        threshold_prior_shape=3.0, threshold_kl_weight=0.1, kl="base", kl_weight=0.01,
+        n_mc_samples=20, sample_method="max", gradient_estimator="straight",
+        noise_warmup=None, decoder_optimizer="sgd", decoder_learning_rate="auto",
+        decoder_lr_decay=0.99, decoder_lr_decay_every=1, decoder_weight_decay=1e-4,
+        normalize_decoder=False, decoder_step_cap=True, standardize="auto",
+        transform_mode="max_elbo", n_eval_samples=20, optimizer="auto", learning_rate="auto",
+        momentum=0.9, adam_betas=(0.5, 0.999), weight_decay=0.0, lr_schedule="one_cycle",
+        lr_decay=1.0, lr_decay_every=1, warmup_fraction=0.05, batch_size=100, max_epochs=300,
+        validation_fraction=0.1, n_iter_no_change=None, tol=0.0, shuffle=True,
+        warm_start=False, device="auto", random_state=None, verbose=0,
     ):
-        self.n_components = n_components
-        self.decoder = decoder
-        self.decoder_kwargs = decoder_kwargs
-        self.encoder = encoder
-        self.encoder_kwargs = encoder_kwargs
-        self.image_shape = image_shape
-        self.base_dist = base_dist
-        self.prior_scale = prior_scale
-        self.threshold = threshold
-        self.target_sparsity = target_sparsity
-        self.learn_threshold = learn_threshold
-        self.threshold_prior_shape = threshold_prior_shape
-        self.threshold_kl_weight = threshold_kl_weight
-        self.kl = kl
-        self.kl_weight = kl_weight
-        self.n_samples = n_samples
-        self.sample_method = sample_method
-        self.estimator = estimator
-        self.noise_warmup = noise_warmup
-        self.dict_optimizer = dict_optimizer
-        self.dict_learning_rate = dict_learning_rate
-        self.dict_lr_decay = dict_lr_decay
-        self.dict_weight_decay = dict_weight_decay
-        self.normalize_dict = normalize_dict
-        self.dict_step_cap = dict_step_cap
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.momentum = momentum
-        self.adam_betas = adam_betas
-        self.weight_decay = weight_decay
-        self.lr_schedule = lr_schedule
-        self.warmup_fraction = warmup_fraction
-        self.standardize = standardize
-        self.transform_mode = transform_mode
-        self.n_eval_samples = n_eval_samples
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
-        self.shuffle = shuffle
-        self.warm_start = warm_start
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
+        # sklearn's contract: store every argument unchanged, under its own name.
+        for name, value in list(locals().items()):
+            if name != "self":
+                setattr(self, name, value)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # Only the explicit "sample" mode draws fresh noise in transform.
-        tags.non_deterministic = self.transform_mode == "sample"
+        tags.non_deterministic = self.transform_mode == "sample"  # fresh noise
         return tags
 
-    # -------------------------------------------------------- resolved settings
-    def _resolved_prior_scale(self) -> float:
-        if self.prior_scale == "auto":
-            return _DEFAULT_PRIOR_SCALE[self.base_dist]
-        return float(self.prior_scale)
+    @property
+    def _default_optimizer(self) -> str:
+        return "sgd" if self._linear else "adam"
 
-    def _resolved_threshold(self) -> float:
-        if self.threshold == "auto":
-            return threshold_for_nonzero_fraction(
-                self.target_sparsity, self.base_dist, self._resolved_prior_scale())
-        return float(self.threshold)
-
-    def _encoder_kind(self):
-        if self.encoder == "auto":
-            return "conv" if isinstance(self.decoder, str) and self.decoder == "conv" else "mlp"
-        return self.encoder
-
-    def _optimizer_kind(self) -> str:
-        if self.optimizer == "auto":
-            return "sgd" if self._linear else "adam"
-        return self.optimizer
-
-    def _peak_lr(self) -> float:
-        if self.learning_rate == "auto":
-            return 0.01 if self._optimizer_kind() == "sgd" else 3e-4
-        return float(self.learning_rate)
-
-    def _dict_lr0(self) -> float:
-        if self.dict_learning_rate == "auto":
-            return 0.5 if self.dict_optimizer == "sgd" else 1e-3
-        return float(self.dict_learning_rate)
+    @property
+    def _default_learning_rate(self) -> float:
+        return 0.01 if self._optimizer_kind == "sgd" else 3e-4
 
     @property
     def _linear(self) -> bool:
         return isinstance(self.decoder, str) and self.decoder == "linear"
 
     @property
-    def _thresholding(self) -> bool:
+    def _thresholding(self) -> bool:  # threshold=0: a plain VAE
         return self.learn_threshold or self.threshold_ > 0
 
-    def _image_shape3(self) -> tuple[int, int, int]:
-        shape = tuple(int(s) for s in self.image_shape)
-        return shape if len(shape) == 3 else (1, *shape)
+    @property
+    def _min_batch_size(self) -> int:
+        return 2 if "conv" in (self._encoder_kind(), self.decoder) else 1
 
-    # --------------------------------------------------------------- checking
+    def _encoder_kind(self):
+        if self.encoder == "auto":
+            return "conv" if isinstance(self.decoder, str) and self.decoder == "conv" else "mlp"
+        return self.encoder
+
+    def _resolved_prior(self) -> tuple[float, float]:
+        """``(prior_scale, threshold)`` with their ``"auto"`` values resolved."""
+        s0 = (_DEFAULT_PRIOR_SCALE[self.base_dist] if self.prior_scale == "auto"
+              else float(self.prior_scale))
+        if self.threshold == "auto":
+            return s0, threshold_for_nonzero_fraction(self.target_sparsity, self.base_dist, s0)
+        return s0, float(self.threshold)
+
     def _check_params(self, X):
         for name in ("decoder", "encoder"):
             value = getattr(self, name)
-            if isinstance(value, str):
-                continue
-            if isinstance(value, nn.Module):
-                raise TypeError(
-                    f"{name} must be one of the built-in names or an nn.Module subclass "
-                    f"(the class itself, built at fit with {name}_kwargs); got a live "
-                    f"module instance {type(value).__name__}(...). Pass "
-                    f"{name}={type(value).__name__} and its arguments in {name}_kwargs."
-                )
-            if not (isinstance(value, type) and issubclass(value, nn.Module)):
-                raise TypeError(
-                    f"{name} must be one of the built-in names or a subclass of "
-                    f"torch.nn.Module; got {value!r}."
-                )
-        needs_image = self._encoder_kind() == "conv" or self.decoder == "conv"
-        if needs_image:
-            if self.image_shape is None:
-                raise ValueError(
-                    "The conv encoder/decoder needs image_shape=(height, width) or "
-                    "(channels, height, width); got image_shape=None."
-                )
-        if self.image_shape is not None:
-            shape = tuple(self.image_shape)
-            if len(shape) not in (2, 3) or not all(
-                isinstance(s, Integral) and s > 0 for s in shape
-            ):
-                raise ValueError(
-                    "image_shape must be (height, width) or (channels, height, width) of "
-                    f"positive ints; got {self.image_shape!r}."
-                )
-            if needs_image and int(np.prod(shape)) != X.shape[1]:
-                raise ValueError(
-                    f"image_shape={shape} has {int(np.prod(shape))} pixels but X has "
-                    f"{X.shape[1]} features."
-                )
-        if needs_image and self.batch_size < 2:
-            raise ValueError("The conv encoder/decoder (BatchNorm) needs batch_size >= 2.")
+            if not isinstance(value, str) and not (
+                    isinstance(value, type) and issubclass(value, nn.Module)):
+                got = repr(value) if not isinstance(value, nn.Module) else (
+                    f"a live module instance: pass {name}={type(value).__name__}")
+                raise TypeError(f"{name} must be a built-in name or a subclass of "
+                                f"torch.nn.Module; got {got} (arguments in {name}_kwargs).")
+        kind = self._encoder_kind()
+        check_image_shape(self, X.shape[1], required="conv" in (kind, self.decoder),
+                          why="The conv encoder/decoder")
+        for part, value in (("encoder", kind), ("decoder", self.decoder)):
+            if isinstance(value, str) and getattr(self, f"{part}_kwargs"):
+                raise ValueError(f"{part}_kwargs holds the arguments of a user-given {part} "
+                                 f"class; with {part}={value!r} use {part}_hidden_sizes.")
+            if getattr(self, f"{part}_hidden_sizes") is not None:
+                if value not in ("mlp", "conv"):
+                    raise ValueError(f"{part}_hidden_sizes sets the built-in conv or MLP "
+                                     f"{part}; got {part}={value!r}.")
+                check_layer_sizes(self, f"{part}_hidden_sizes", allow_empty=value == "mlp")
         if self.kl == "spike_slab" and self.base_dist != "laplace":
-            raise ValueError(
-                "kl='spike_slab' has a closed form only for base_dist='laplace'; "
-                "use kl='base' with base_dist='gaussian'."
-            )
-        if self.learn_threshold and self._resolved_threshold() <= 0:
-            raise ValueError(
-                "learn_threshold=True needs a positive threshold (the mean lambda0 of "
-                "its Gamma prior); got threshold=0."
-            )
-        if self.noise_warmup is not None:
-            nw = tuple(self.noise_warmup)
-            ok = len(nw) == 3 and all(isinstance(v, Real) for v in nw)
-            if not ok or not (0 < nw[0] <= 1 and nw[1] >= 0 and nw[2] >= 0):
-                raise ValueError(
-                    "noise_warmup must be None or (start, delay, increment) with "
-                    f"0 < start <= 1, delay >= 0, increment >= 0; got {self.noise_warmup!r}."
-                )
-        betas = tuple(self.adam_betas)
-        if len(betas) != 2 or not all(isinstance(b, Real) and 0 <= b < 1 for b in betas):
-            raise ValueError(f"adam_betas must be two floats in [0, 1); got {self.adam_betas!r}.")
-        self._check_kwargs()
+            raise ValueError("kl='spike_slab' has a closed form only for base_dist='laplace'.")
+        if self.learn_threshold and self._resolved_prior()[1] <= 0:
+            raise ValueError("learn_threshold=True needs a positive threshold (the mean "
+                             "lambda0 of its Gamma prior); got threshold=0.")
+        nw = self.noise_warmup
+        if nw is not None and not (len(nw) == 3 and all(isinstance(v, Real) for v in nw)
+                                   and 0 < nw[0] <= 1 and nw[1] >= 0 and nw[2] >= 0):
+            raise ValueError("noise_warmup must be None or (start, delay, increment) with 0 < "
+                             f"start <= 1, delay >= 0, increment >= 0; got {nw!r}.")
 
-    def _check_kwargs(self):
-        allowed = {"mlp": {"hidden_sizes"}, "conv": {"channels"}}
-        checks = [("encoder_kwargs", self._encoder_kind(), allowed)]
-        allowed_dec = {"linear": set(), "conv": {"channels", "output_activation"}}
-        checks.append(("decoder_kwargs", self.decoder, allowed_dec))
-        for name, kind, table in checks:
-            kw = getattr(self, name) or {}
-            if not isinstance(kind, str):
-                continue  # a user class: its kwargs are its own business
-            unknown = set(kw) - table[kind]
-            if unknown:
-                raise ValueError(
-                    f"{name} has unknown keys {sorted(unknown)} for {kind!r}; allowed: "
-                    f"{sorted(table[kind])}."
-                )
-            for key in ("hidden_sizes", "channels"):
-                if key in kw:
-                    sizes = kw[key]
-                    ok = isinstance(sizes, (tuple, list)) and all(
-                        isinstance(v, Integral) and v > 0 for v in sizes)
-                    if not ok or (key == "channels" and len(sizes) == 0):
-                        raise ValueError(
-                            f"{name}[{key!r}] must be a tuple of positive ints; got {sizes!r}."
-                        )
-        act = (self.decoder_kwargs or {}).get("output_activation", "sigmoid")
-        if self.decoder == "conv" and act not in ("sigmoid", "none"):
-            raise ValueError(
-                "decoder_kwargs['output_activation'] must be 'sigmoid' or 'none'; "
-                f"got {act!r}."
-            )
-
-    def _prepare_training(self, X, partial):
-        # The one-cycle schedule spans the steps of one fit call; partial_fit
-        # trains at the constant peak rate.
-        one_cycle = not partial and self.lr_schedule == "one_cycle"
-        self._sched_total = self._planned_steps if one_cycle else None
-        self._sched_start = None
-
-    # ------------------------------------------------------------------ setup
     def _on_fit_start(self, X):
-        self.prior_scale_ = self._resolved_prior_scale()
-        self.threshold_ = self._resolved_threshold()
+        self.prior_scale_, self.threshold_ = self._resolved_prior()
         self.prior_nonzero_fraction_ = prior_nonzero_fraction(
             self.threshold_, self.base_dist, self.prior_scale_)
-        standardize = self.standardize
-        if standardize == "auto":
-            standardize = not (isinstance(self.decoder, str) and self.decoder == "conv")
-        if standardize:
-            std = float(X.std())
-            self.mean_ = np.full(X.shape[1], X.mean(), dtype=X.dtype)
-            self.scale_ = np.full(X.shape[1], std if std > 0 else 1.0, dtype=X.dtype)
-        else:
-            self.mean_ = np.zeros(X.shape[1], dtype=X.dtype)
-            self.scale_ = np.ones(X.shape[1], dtype=X.dtype)
+        conv = isinstance(self.decoder, str) and self.decoder == "conv"
+        self._fit_standardization(X, not conv if self.standardize == "auto" else self.standardize)
         # Key of the hashed transform noise: different random_state, other draws.
         self._noise_key = int(self._rng.randint(np.iinfo(np.int32).max))
-        out_act = (self.decoder_kwargs or {}).get("output_activation", "sigmoid")
-        if self.decoder == "conv" and out_act == "sigmoid":
-            Y = (X - self.mean_) / self.scale_
-            if Y.min() < 0 or Y.max() > 1:
+        if conv and self.output_activation == "sigmoid" and X.size:
+            lo, hi = ((float(v) - self.mean_) / self.scale_ for v in (X.min(), X.max()))
+            if lo < 0 or hi > 1:
                 warnings.warn(
                     "The conv decoder ends with a sigmoid (outputs in [0, 1]) but the "
-                    f"(standardised) data range is [{Y.min():.3g}, {Y.max():.3g}]; scale "
-                    "the data to [0, 1] or pass decoder_kwargs={'output_activation': "
-                    "'none'}.",
-                    UserWarning,
-                    stacklevel=4,
-                )
+                    f"(standardised) data range is [{lo:.3g}, {hi:.3g}]; scale the data "
+                    "to [0, 1] or pass output_activation='identity'.", UserWarning, stacklevel=4)
 
     def _build_module(self, n_features):
         K = self.n_components
         kind = self._encoder_kind()
-        ekw = dict(self.encoder_kwargs or {})
         if kind == "mlp":
-            hidden = tuple(ekw.get("hidden_sizes", _DEFAULT_MLP_HIDDEN))
-            if len(hidden) == 0:
-                features, n_hidden = nn.Identity(), n_features
-            else:
+            hidden = (_DEFAULT_MLP_HIDDEN if self.encoder_hidden_sizes is None
+                      else tuple(self.encoder_hidden_sizes))
+            features, n_hidden = nn.Identity(), n_features
+            if hidden:
                 features = nn.Sequential(MLP([n_features, *hidden]), nn.ReLU())
                 n_hidden = hidden[-1]
         elif kind == "conv":
-            features = _ConvEncoder(self._image_shape3(),
-                                    tuple(ekw.get("channels", _DEFAULT_CONV_CHANNELS)))
+            features = ConvEncoder(image_shape3(self.image_shape),
+                                   tuple(self.encoder_hidden_sizes or _DEFAULT_CONV_CHANNELS))
             n_hidden = features.out_features
         else:
-            features = kind(n_features=n_features, **ekw)
-            with torch.no_grad():
-                features.eval()
-                out = features(torch.zeros(2, n_features))
-                features.train()
-            if out.ndim != 2 or out.shape[0] != 2:
-                raise ValueError(
-                    f"encoder {kind.__name__} must map (batch, {n_features}) to "
-                    f"(batch, n_hidden); got output shape {tuple(out.shape)}."
-                )
-            n_hidden = out.shape[1]
-        dkw = dict(self.decoder_kwargs or {})
+            features = kind(n_features=n_features, **(self.encoder_kwargs or {}))
+            n_hidden = self._probe(features, n_features, kind, None)
         if self._linear:
             decoder = LinearDictionary(K, n_features, bias=False)
-            with torch.no_grad():
-                decoder.weight.copy_(torch.randn(n_features, K))
-                normalize_columns_(decoder.weight)
+            normalize_columns_(nn.init.normal_(decoder.weight))
+            # Updated by its own optimizer on a hand-set gradient, not by the loss.
             decoder.weight.requires_grad_(False)
         elif self.decoder == "conv":
-            decoder = _ConvDecoder(
-                K, self._image_shape3(), tuple(dkw.get("channels", _DEFAULT_CONV_CHANNELS)),
-                dkw.get("output_activation", "sigmoid"))
+            decoder = ConvDecoder(K, image_shape3(self.image_shape),
+                                  tuple(self.decoder_hidden_sizes or _DEFAULT_CONV_CHANNELS),
+                                  self.output_activation)
         else:
-            decoder = self.decoder(n_components=K, n_features=n_features, **dkw)
-            with torch.no_grad():
-                decoder.eval()
-                out = decoder(torch.zeros(2, K))
-                decoder.train()
-            if tuple(out.shape) != (2, n_features):
-                raise ValueError(
-                    f"decoder {self.decoder.__name__} must map (batch, {K}) to "
-                    f"(batch, {n_features}); got output shape {tuple(out.shape)}."
-                )
+            decoder = self.decoder(n_components=K, n_features=n_features,
+                                   **(self.decoder_kwargs or {}))
+            self._probe(decoder, K, self.decoder, n_features)
         a0 = float(self.threshold_prior_shape)
         lam0 = self.threshold_ if self.threshold_ > 0 else 1.0
-        return _TVAEModule(
-            features, n_hidden, K, decoder, math.log(self.prior_scale_),
-            self.learn_threshold, (math.log(a0), math.log(a0 / lam0)),
-            self.mean_, self.scale_,
-        )
+        return _TVAEModule(features, n_hidden, K, decoder, math.log(self.prior_scale_),
+                           self.learn_threshold, (math.log(a0), math.log(a0 / lam0)))
+
+    @staticmethod
+    def _probe(net, n_in, cls, n_out):
+        """Output width of a user-given network on a dummy batch, checked."""
+        with torch.no_grad():
+            out = net.eval()(torch.zeros(2, n_in))
+        net.train()
+        if out.ndim != 2 or out.shape[0] != 2 or (n_out is not None and out.shape[1] != n_out):
+            want = f"(batch, {n_out})" if n_out is not None else "(batch, n_hidden)"
+            raise ValueError(f"{cls.__name__} must map (batch, {n_in}) to {want}; got "
+                             f"output shape {tuple(out.shape)}.")
+        return out.shape[1]
 
     def _make_optimizers(self):
         module = self.module_
-        params = [p for name, p in module.named_parameters()
-                  if not (self._linear and name.startswith("decoder."))]
-        lr = self._peak_lr()
-        if self._optimizer_kind() == "sgd":
-            opt = torch.optim.SGD(params, lr=lr, momentum=self.momentum,
-                                  nesterov=self.momentum > 0, weight_decay=self.weight_decay)
-        else:
-            opt = torch.optim.Adam(params, lr=lr, betas=tuple(self.adam_betas),
-                                   weight_decay=self.weight_decay)
-        opts = [opt]
-        if self._linear and self.dict_optimizer == "adam":
-            opts.append(torch.optim.Adam([module.decoder.weight], lr=self._dict_lr0()))
-        return opts
+        if not self._linear:
+            return [self._optimizer_for(module.parameters())]
+        W = module.decoder.weight
+        main = self._optimizer_for([p for p in module.parameters() if p is not W])
+        lr = self.decoder_learning_rate
+        if self.decoder_optimizer == "sgd":
+            return [main, torch.optim.SGD([W], lr=0.5 if lr == "auto" else float(lr))]
+        return [main, torch.optim.Adam([W], lr=1e-3 if lr == "auto" else float(lr))]
 
-    @property
-    def _n_features_out(self):
-        return self.n_components
+    def _make_schedulers(self, optimizers):
+        return [torch.optim.lr_scheduler.StepLR(
+            opt, step_size=self.decoder_lr_decay_every, gamma=self.decoder_lr_decay)
+            for opt in optimizers[1:]]
 
     @property
     def components_(self) -> np.ndarray:
         """Dictionary atoms in data units, shape (n_components, n_features)."""
         if not hasattr(self, "module_") or not self._linear:
-            raise AttributeError(
-                "components_ exists only for a fitted model with decoder='linear'."
-            )
-        W = self.module_.decoder.weight.detach().to("cpu", torch.float64).numpy()
-        return (W.T * self.scale_[None, :]).astype(self.mean_.dtype)
-
-    # -------------------------------------------------------------- the model
-    def _standardize(self, X):
-        return (X - self.module_.data_mean) / self.module_.data_scale
-
-    def _decode(self, Z):
-        return self.module_.decoder(Z)
+            raise AttributeError("components_ exists only for a fitted linear decoder.")
+        return self._to_numpy(self.module_.decoder.weight.T * self.scale_)
 
     def _noise_scale(self) -> float:
         if self.noise_warmup is None:
@@ -1008,33 +502,31 @@ class ThresholdedVAE(BaseSparseEstimator):
         return min(1.0, start + inc * max(0.0, self.n_steps_ - delay))
 
     def _base_noise(self, shape, like: torch.Tensor) -> torch.Tensor:
-        """Standard base-distribution noise from the training generator."""
-        gen = self._generator
+        kw = dict(generator=self._generator, device=like.device, dtype=like.dtype)
         if self.base_dist == "laplace":
-            u = torch.rand(shape, generator=gen, device=like.device, dtype=like.dtype)
-            return laplace_noise_from_uniform(u)
-        return torch.randn(shape, generator=gen, device=like.device, dtype=like.dtype)
+            return laplace_noise_from_uniform(torch.rand(shape, **kw))
+        return torch.randn(shape, **kw)
 
     def _hashed_noise(self, seeds, draw: int, like: torch.Tensor) -> torch.Tensor:
         """Standard base noise of draw ``draw`` for each row, from its seed."""
-        B, K = like.shape
-        u1 = _hashed_uniform(seeds, 2 * draw, K, like.dtype)
         if self.base_dist == "laplace":
-            return laplace_noise_from_uniform(u1)
-        u2 = _hashed_uniform(seeds, 2 * draw + 1, K, like.dtype)
-        return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
+            u = hashed_uniform(seeds, 2 * draw, like.shape[1], like.dtype)
+            return laplace_noise_from_uniform(u)
+        return hashed_normal(seeds, draw, like.shape[1], like.dtype)
 
     def _kl(self, mu, scale, lam):
         """Per-latent KL of the code posterior from the prior (broadcasts over draws)."""
-        s0 = self.prior_scale_
-        if self.base_dist == "gaussian":
-            return kl_gaussian_gaussian(mu, scale, s0)
-        base = kl_laplace_laplace(mu, scale, s0)
+        cls = Laplace if self.base_dist == "laplace" else Normal
+        zero = mu.new_zeros(())
+        base = kl_divergence(cls(mu, scale, validate_args=False),
+                             cls(zero, zero + self.prior_scale_, validate_args=False))
         if self.kl == "base" or not self._thresholding:
             return base
-        p = torch.exp(-lam / scale)
-        p0 = torch.exp(-lam / s0)
-        return kl_bernoulli(p, p0) + p * base
+        p, p0 = torch.broadcast_tensors(self._nonzero_prob(scale, lam),
+                                        torch.exp(-lam / self.prior_scale_))
+        spike = kl_divergence(Bernoulli(probs=p, validate_args=False),
+                              Bernoulli(probs=p0, validate_args=False))
+        return spike + p * base
 
     def _nonzero_prob(self, scale, lam):
         """P(z != 0) under the posterior: exp(-lambda/b) or 2 Phi(-lambda/s)."""
@@ -1042,76 +534,38 @@ class ThresholdedVAE(BaseSparseEstimator):
             return torch.exp(-lam / scale)
         return torch.erfc(lam / (scale * math.sqrt(2.0)))
 
-    def _threshold_kl(self, alpha, beta):
-        a0 = float(self.threshold_prior_shape)
-        return _kl_gamma(alpha, beta, a0, a0 / self.threshold_)
-
-    def _set_lrs(self) -> tuple[float, float]:
-        lr0 = self._peak_lr()
-        lr = lr0
-        total = self._sched_total
-        if total is not None:
-            if self._sched_start is None:
-                self._sched_start = self.n_steps_
-            t = self.n_steps_ - self._sched_start
-            warm = int(round(self.warmup_fraction * total))
-            lo, lr_min = lr0 / 25.0, lr0 / 25.0 / 1e4
-            if t < warm:
-                lr = lo + (lr0 - lo) * t / warm
-            else:
-                prog = min(1.0, (t - warm) / max(1, total - warm))
-                lr = lr_min + (lr0 - lr_min) * 0.5 * (1.0 + math.cos(math.pi * prog))
-        for group in self._optimizers[0].param_groups:
-            group["lr"] = lr
-        dict_lr = self._dict_lr0() * self.dict_lr_decay ** self.n_iter_
-        if len(self._optimizers) > 1:
-            for group in self._optimizers[1].param_groups:
-                group["lr"] = dict_lr
-        return lr, dict_lr
-
-    # -------------------------------------------------------------- training
     def _draw_losses(self, Y, Z, mu, scale, lam, kl_thr):
         """Per-draw losses ``l_j`` (J, B) and their parts for codes Z (J, B, K)."""
         J, B, K = Z.shape
-        X_hat = self._decode(Z.reshape(J * B, K)).reshape(J, B, -1)
+        X_hat = self.module_.decoder(Z.reshape(J * B, K)).reshape(J, B, -1)
         recon = ((Y - X_hat) ** 2).mean(-1)
         kl = self._kl(mu, scale, lam).sum(-1)
-        losses = recon + self.kl_weight * kl
-        if kl_thr is not None:
-            losses = losses + self.kl_weight * self.threshold_kl_weight * kl_thr
-        return losses, recon, kl, X_hat
+        kl_all = kl if kl_thr is None else kl + self.threshold_kl_weight * kl_thr
+        return recon + self.kl_weight * kl_all, recon, kl, X_hat
 
     def _train_step(self, X):
         Y = self._standardize(X)
         module = self.module_
-        J, B, K = self.n_samples, Y.shape[0], self.n_components
-        lr, dict_lr = self._set_lrs()
-        mu, log_scale, alpha, beta = module.encode(Y)
-        scale = torch.exp(log_scale)
+        J, B, K = self.n_mc_samples, Y.shape[0], self.n_components
+        mu, scale, lam, kl_thr = self._posterior(Y, n_draws=J)
         w = self._noise_scale()
         eps = self._base_noise((J, B, K), Y)
-        kl_thr = None
-        if self.learn_threshold:
-            lam = _rsample_gamma(alpha, beta, J, self._generator).abs()
-            kl_thr = self._threshold_kl(alpha, beta).sum(1)
-        else:
-            lam = torch.as_tensor(self.threshold_, dtype=Y.dtype, device=Y.device)
-        if self.sample_method == "max" and J > 1:
-            # Max-ELBO sampling: the argmin is not differentiated, so the gradient
-            # is that of the kept draw alone. Select it without autograd, then
-            # differentiate that draw only (same value and gradient, ~J times less
-            # backward work). BatchNorm running statistics are left untouched by
-            # the selection pass.
-            with torch.no_grad(), _frozen_batchnorm_stats(module.decoder):
-                noise = w * scale * eps
-                Z_all = (shifted_soft_threshold(mu, noise, lam) if self._thresholding
-                         else mu + noise)
+        rowwise = not any(isinstance(m, _BATCH_COUPLED) for m in module.decoder.modules())
+        if self.sample_method == "max" and J > 1 and rowwise:
+            # The gradient is the kept draw's inside the J x B batch. A decoder that
+            # maps rows alone gives it the same value and gradient without the other
+            # draws: select without autograd, back-propagate the kept ones only.
+            # With BatchNorm or dropout, all J x B draws are decoded with autograd.
+            with torch.no_grad():
+                Z_all = _straight_through(mu, w * scale * eps, lam, "subgradient",
+                                          self._thresholding)
                 best = self._draw_losses(Y, Z_all, mu, scale, lam, kl_thr)[0].argmin(0)
             rows = torch.arange(B, device=Y.device)
             eps = eps[best, rows].unsqueeze(0)
             if lam.ndim == 3:
                 lam = lam[best, rows].unsqueeze(0)
-        Z = _straight_through(mu, w * scale * eps, lam, self.estimator, self._thresholding)
+        Z = _straight_through(mu, w * scale * eps, lam, self.gradient_estimator,
+                              self._thresholding)
         losses, recon, kl, X_hat = self._draw_losses(Y, Z, mu, scale, lam, kl_thr)
         weights = _aggregation_weights(losses, self.sample_method)
         loss = (weights * losses).sum(0).mean()
@@ -1119,32 +573,28 @@ class ThresholdedVAE(BaseSparseEstimator):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        stats: dict[str, Any] = {}
+        stats = {}
         if self._linear:
-            stats["atom_norm"], stats["dict_step_capped"] = self._update_dictionary(
-                Y, X_hat.detach(), Z.detach(), weights, dict_lr)
-            stats["dict_lr"] = dict_lr
+            stats["decoder_lr"] = self._optimizers[1].param_groups[0]["lr"]
+            stats["atom_norm"], stats["decoder_step_capped"] = self._update_dictionary(
+                Y, X_hat.detach(), Z.detach(), weights)
         with torch.no_grad():
-            Zd = Z.detach()
-            zeros = (weights * (Zd == 0).to(Y.dtype).mean(-1)).sum(0).mean()
-            stats.update({
-                "loss": loss.detach(),
-                "recon": (weights * recon.detach()).sum(0).mean(),
-                "kl": (weights * kl.detach().expand_as(weights)).sum(0).mean(),
-                "l0": K * (1.0 - zeros),
-                "zeros": zeros,
-                "threshold": lam.detach().mean(),
-                "noise_scale": w,
-                "lr": lr,
-            })
+            zeros = (weights * (Z == 0).to(Y.dtype).mean(-1)).sum(0).mean()
+            stats.update(loss=loss.detach(), recon=(weights * recon.detach()).sum(0).mean(),
+                         kl=(weights * kl.detach().expand_as(weights)).sum(0).mean(),
+                         l0=K * (1.0 - zeros), zeros=zeros, threshold=lam.detach().mean(),
+                         noise_scale=w)
             if kl_thr is not None:
                 stats["kl_threshold"] = kl_thr.detach().mean()
         return stats
 
     @torch.no_grad()
-    def _update_dictionary(self, Y, X_hat, Z, weights, lr):
-        """The hand-written dictionary step on the detached, weighted draws."""
+    def _update_dictionary(self, Y, X_hat, Z, weights):
+        """Step the dictionary optimizer on the hand-set gradient of ``(1/2B) sum_ij
+        w_ij ||x_i - Phi z_ij||^2 + rho ||Phi||^2`` (detached draws). The SGD cap
+        scales it by ``1/(lr L)``: for plain SGD exactly a step of ``1/L``."""
         Phi = self.module_.decoder.weight
+        opt = self._optimizers[1]
         B = Y.shape[0]
         if self.sample_method == "max":  # only the kept draw has a non-zero weight
             best = weights.argmax(0)
@@ -1153,103 +603,86 @@ class ThresholdedVAE(BaseSparseEstimator):
         else:
             sw = weights.sqrt().unsqueeze(-1)
             Zs, Rs = (sw * Z).reshape(-1, Z.shape[-1]), (sw * (Y - X_hat)).reshape(-1, Y.shape[1])
-        grad = Rs.T @ Zs / B - 2.0 * self.dict_weight_decay * Phi
+        grad = Rs.T @ Zs / B - 2.0 * self.decoder_weight_decay * Phi
         capped = 0.0
-        if self.dict_optimizer == "sgd":
-            if self.dict_step_cap:
-                # Curvature of the step: the largest eigenvalue of the weighted code
-                # second moment (plus the Frobenius term). A step above 1/L overshoots
-                # and above 2/L diverges, which large codes cause.
-                try:
-                    L = lipschitz_constant(Zs.T @ Zs / B) + 2.0 * self.dict_weight_decay
-                except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
-                    L = math.inf
-                if lr * L > 1.0:
-                    lr, capped = 1.0 / L, 1.0
-            Phi.add_(grad, alpha=lr)
-        else:
-            Phi.grad = -grad
-            self._optimizers[1].step()
-            Phi.grad = None
-        if self.normalize_dict:
+        if self.decoder_optimizer == "sgd" and self.decoder_step_cap:
+            # A step above 1/L overshoots and above 2/L diverges (large codes).
+            lr = opt.param_groups[0]["lr"]
+            try:
+                L = lipschitz_constant(Zs.T @ Zs / B) + 2.0 * self.decoder_weight_decay
+            except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
+                L = math.inf
+            if lr * L > 1.0:
+                grad, capped = grad / (lr * L), 1.0
+        Phi.grad = -grad
+        opt.step()
+        Phi.grad = None
+        if self.normalize_decoder:
             normalize_columns_(Phi)
         return Phi.norm(dim=0).mean(), capped
 
-    # ------------------------------------------------------------- inference
-    def _posterior(self, Y):
+    def _posterior(self, Y, n_draws: int = 0):
+        """``mu``, ``b``, ``lambda`` (``n_draws`` reparameterised Gamma draws, or
+        the posterior mean) and the per-sample Gamma KL (None if not learned)."""
         mu, log_scale, alpha, beta = self.module_.encode(Y)
-        scale = torch.exp(log_scale)
-        if self.learn_threshold:
-            lam = alpha / beta
-            kl_thr = self._threshold_kl(alpha, beta).sum(1)
-        else:
-            lam = torch.as_tensor(self.threshold_, dtype=Y.dtype, device=Y.device)
-            kl_thr = None
-        return mu, scale, lam, kl_thr
+        if not self.learn_threshold:
+            return mu, torch.exp(log_scale), Y.new_tensor(self.threshold_), None
+        q = Gamma(alpha, beta, validate_args=False)
+        a0 = alpha.new_tensor(float(self.threshold_prior_shape))
+        kl = kl_divergence(q, Gamma(a0, a0 / self.threshold_, validate_args=False)).sum(1)
+        lam = rsample_on_generator(q, (n_draws,), self._generator) if n_draws else q.mean
+        return mu, torch.exp(log_scale), lam, kl
 
     def _eval_draws(self, X):
-        """Per-draw codes and losses with the hashed, deterministic noise.
-
-        Yields ``(z_j, loss_j)`` for ``j < n_eval_samples``, one draw at a time so
-        memory does not grow with ``n_eval_samples``.
-        """
+        """Per-draw codes and losses ``(z_j, loss_j)`` with hashed, deterministic
+        noise, one draw at a time (memory does not grow with ``n_eval_samples``)."""
         Y = self._standardize(X)
         mu, scale, lam, kl_thr = self._posterior(Y)
         kl = self._kl(mu, scale, lam).sum(-1)
         if kl_thr is not None:
             kl = kl + self.threshold_kl_weight * kl_thr
-        seeds = _row_seeds(X, self._noise_key)
+        seeds = row_seeds(X, self._noise_key)
         for j in range(self.n_eval_samples):
             noise = scale * self._hashed_noise(seeds, j, mu)
             z = shifted_soft_threshold(mu, noise, lam) if self._thresholding else mu + noise
-            recon = ((Y - self._decode(z)) ** 2).mean(-1)
+            recon = ((Y - self.module_.decoder(z)) ** 2).mean(-1)
             yield z, recon + self.kl_weight * kl
-
-    def _objective(self, X):
-        """Per-sample training objective with ``n_eval_samples`` hashed draws."""
-        losses = torch.stack([loss for _, loss in self._eval_draws(X)])
-        if self.sample_method == "max":
-            return losses.min(0).values
-        if self.sample_method == "avg":
-            return losses.mean(0)
-        return -(torch.logsumexp(-losses, 0) - math.log(losses.shape[0]))
 
     def _transform_batch(self, X):
         mode = self.transform_mode
         if mode == "max_elbo":
-            best_z, best_loss = None, None
+            best_z = best_loss = None
             for z, loss in self._eval_draws(X):
-                if best_z is None:
-                    best_z, best_loss = z, loss
-                else:
-                    better = loss < best_loss
-                    best_z = torch.where(better[:, None], z, best_z)
-                    best_loss = torch.where(better, loss, best_loss)
+                if best_z is not None:  # ties keep the earlier draw
+                    keep = loss >= best_loss
+                    z = torch.where(keep[:, None], best_z, z)
+                    loss = torch.where(keep, best_loss, loss)
+                best_z, best_loss = z, loss
             return best_z
-        Y = self._standardize(X)
-        mu, scale, lam, _ = self._posterior(Y)
+        mu, scale, lam, _ = self._posterior(self._standardize(X))
         if mode == "sample":
             noise = scale * self._base_noise(mu.shape, mu)
             return shifted_soft_threshold(mu, noise, lam) if self._thresholding else mu + noise
         if not self._thresholding:
             return mu
         p = self._nonzero_prob(scale, lam)
-        if mode == "mean":
-            return p * mu
-        return torch.where(p > 0.5, mu, torch.zeros_like(mu))
+        return p * mu if mode == "mean" else torch.where(p > 0.5, mu, torch.zeros_like(mu))
 
     def _inverse_transform_batch(self, Z):
-        return self._decode(Z) * self.module_.data_scale + self.module_.data_mean
+        return self._unstandardize(self.module_.decoder(Z))
 
     def _score_samples_batch(self, X):
-        return -self._objective(X)
+        """Minus the training objective with ``n_eval_samples`` hashed draws."""
+        losses = torch.stack([loss for _, loss in self._eval_draws(X)])
+        if self.sample_method == "max":
+            return -losses.min(0).values
+        if self.sample_method == "avg":
+            return -losses.mean(0)
+        return torch.logsumexp(-losses, 0) - math.log(losses.shape[0])
 
     def kl_divergence(self, X) -> np.ndarray:
-        """Per-sample, per-latent KL of the code posterior from the prior (nats).
-
-        The KL term of the loss (``kl`` parameter; the Gamma KL of a learned
-        threshold excluded), e.g. for the posterior-collapse rule "KL_k <= 0.01
-        on 95% of samples" or :func:`skdeepsparse.metrics.active_components_kl`.
+        """Per-sample, per-latent KL of the code posterior from the prior (nats): the
+        loss's KL term without a learned threshold's Gamma KL.
 
         Parameters
         ----------
@@ -1259,13 +692,7 @@ class ThresholdedVAE(BaseSparseEstimator):
         -------
         kl : ndarray of shape (n_samples, n_components)
         """
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-
-        def fn(Xb):
-            mu, scale, lam, _ = self._posterior(self._standardize(Xb))
-            return self._kl(mu, scale, lam)
-
-        return self._map_batches(X, fn, self.n_components)
+        X = self._check_fitted_input(X)
+        return self._map_batches(
+            X, lambda Xb: self._kl(*self._posterior(self._standardize(Xb))[:3]),
+            self.n_components)

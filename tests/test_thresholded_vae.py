@@ -1,6 +1,6 @@
-"""ThresholdedVAE (Fallah & Rozell 2022): the thresholded sampler, max-ELBO
-sampling, the dictionary update, deterministic transforms, and learning on
-real Fashion-MNIST."""
+"""ThresholdedVAE (Fallah & Rozell 2022): the thresholded sampler and its gradient
+estimators, max-ELBO sampling, the dictionary update, deterministic transforms, and
+learning on real Fashion-MNIST. (sklearn's estimator checks run in test_common.py.)"""
 
 import math
 import pickle
@@ -12,15 +12,12 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
-from skdeepsparse.distributions import kl_laplace_laplace
+from skdeepsparse.nn import ConvDecoder, ConvEncoder
 from skdeepsparse.thresholded_vae import (
     ThresholdedVAE,
     _aggregation_weights,
-    _ConvDecoder,
-    _ConvEncoder,
     _straight_through,
     laplace_noise_from_uniform,
     prior_nonzero_fraction,
@@ -28,29 +25,9 @@ from skdeepsparse.thresholded_vae import (
     threshold_for_nonzero_fraction,
 )
 
-TINY = dict(encoder_kwargs={"hidden_sizes": (8,)}, n_samples=3, n_eval_samples=3,
-            max_epochs=2, batch_size=16, device="cpu", random_state=0)
-
-CHECKED = [
-    ThresholdedVAE(n_components=4, **TINY),
-    ThresholdedVAE(n_components=3, base_dist="gaussian", learn_threshold=True,
-                   sample_method="avg", transform_mode="mean", dict_optimizer="adam",
-                   optimizer="adam", **TINY),
-    ThresholdedVAE(n_components=3, kl="spike_slab", sample_method="iwae",
-                   transform_mode="mode", estimator="subgradient", normalize_dict=True,
-                   noise_warmup=(0.1, 2, 0.2), **TINY),
-    ThresholdedVAE(n_components=3, base_dist="gaussian", threshold=0, **TINY),
-]
-
-
-@parametrize_with_checks(CHECKED)
-def test_sklearn_compatible(estimator, check):
-    check(estimator)
-
-
-FAST = dict(n_components=32, encoder_kwargs={"hidden_sizes": (64,)}, n_samples=5,
+FAST = dict(n_components=32, encoder_hidden_sizes=(64,), n_mc_samples=5,
             n_eval_samples=5, max_epochs=4, batch_size=64, optimizer="adam",
-            learning_rate=1e-3, dict_optimizer="adam", dict_learning_rate=1e-2,
+            learning_rate=1e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
             device="cpu", random_state=0)
 
 
@@ -133,37 +110,64 @@ def test_spike_slab_kl_matches_monte_carlo():
     mc = (log_q - log_p).mean(0)
     se = (log_q - log_p).std(0) / math.sqrt(n)
     assert torch.all((kl - mc).abs() < 5 * se + 1e-3)
-    # Without a threshold it is the plain Laplace KL.
+    # Without a threshold it is the plain Laplace KL (closed form written out here).
     est.threshold_ = 0.0
-    torch.testing.assert_close(est._kl(mu, b, torch.tensor(0.0, dtype=torch.float64)),
-                               kl_laplace_laplace(mu, b, 0.1))
+    plain = mu.abs() / 0.1 + math.log(0.1) - torch.log(b) - 1 + (b / 0.1) * torch.exp(-mu.abs() / b)
+    torch.testing.assert_close(est._kl(mu, b, torch.tensor(0.0, dtype=torch.float64)), plain)
 
 
 @pytest.mark.parametrize("estimator", ["straight", "straight_pure", "subgradient"])
-def test_gradient_estimators(estimator):
-    mu = torch.tensor([0.5, 0.5, -0.3, 0.2], requires_grad=True)
-    e = torch.tensor([0.1, 0.6, -0.8, -0.2], requires_grad=True)
-    lam = torch.tensor(0.25, requires_grad=True)
+def test_gradient_estimators_match_hand_derivation(estimator):
+    """Each estimator's per-entry gradient against its derivation, by autograd.
+
+    The sample is ``z = 1[|e| > lam] (mu + sign(e)(|e| - lam))`` with noise
+    ``e = w b eps``. With ``a = 1[|e| > lam]``, ``s = sign(eps)``:
+
+    * straight (the reference: ``z = T(mu, sg(e), lam) + (mu + e) - sg(mu + e)``):
+      the threshold term gives d/dmu = a, d/db = 0 (its noise is detached),
+      d/dlam = -s a; the straight-through term gives d/dmu = 1, d/db = w eps.
+      Sum: dz/dmu = 1 + a, dz/db = w eps (not doubled where active), dz/dlam = -s a.
+    * straight_pure: only the straight-through term: 1, w eps, 0.
+    * subgradient: the derivative of the threshold itself: a, a w eps, -s a.
+    """
+    g = torch.Generator().manual_seed(0)
+    n, w = 16, 0.7
+    mu = torch.randn(n, generator=g, dtype=torch.float64).requires_grad_()
+    b = (0.2 + torch.rand(n, generator=g, dtype=torch.float64)).requires_grad_()
+    lam = torch.full((n,), 0.25, dtype=torch.float64, requires_grad=True)
+    eps = torch.randn(n, generator=g, dtype=torch.float64)
+    e = w * b * eps
     z = _straight_through(mu, e, lam, estimator, thresholding=True)
     torch.testing.assert_close(z.detach(), shifted_soft_threshold(mu, e, lam).detach())
-    z.sum().backward()
-    active = torch.tensor([0.0, 1.0, 1.0, 0.0])
-    sign = torch.sign(e.detach())
-    expected = {
-        "straight": (1 + active, 1 + active, -(sign * active).sum()),
-        "straight_pure": (torch.ones(4), torch.ones(4), None),
-        "subgradient": (active, active, -(sign * active).sum()),
+    z.sum().backward()  # entries are independent: these are the diagonals of dz/d.
+    a = (e.detach().abs() > 0.25).double()
+    s = torch.sign(eps)
+    assert 0 < a.sum() < n  # both kinds of entries are checked
+    ones, zeros = torch.ones(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    want = {
+        "straight": (ones + a, w * eps, -s * a),
+        "straight_pure": (ones, w * eps, zeros),
+        "subgradient": (a, a * w * eps, -s * a),
     }[estimator]
-    torch.testing.assert_close(mu.grad, expected[0])
-    torch.testing.assert_close(e.grad, expected[1])
-    if expected[2] is None:
-        assert lam.grad is None or float(lam.grad) == 0.0
-    else:
-        torch.testing.assert_close(lam.grad, expected[2])
+    got = (mu.grad, b.grad, lam.grad if lam.grad is not None else zeros)
+    for name, g_, w_ in zip(("mu", "b", "lam"), got, want, strict=True):
+        torch.testing.assert_close(g_, w_, msg=f"dz/d{name}")
+    if estimator == "subgradient":
+        # The subgradient formula is the true derivative: central differences agree.
+        h = 1e-6
+        for leaf, grad in ((mu, want[0]), (b, want[1]), (lam, want[2])):
+            with torch.no_grad():
+                leaf += h
+                up = shifted_soft_threshold(mu, w * b * eps, lam)
+                leaf -= 2 * h
+                down = shifted_soft_threshold(mu, w * b * eps, lam)
+                leaf += h
+            torch.testing.assert_close((up - down) / (2 * h), grad, rtol=1e-6, atol=1e-6)
     # Without thresholding (the VAE baselines): the plain reparameterisation.
-    mu.grad = None
-    _straight_through(mu, e, lam, estimator, thresholding=False).sum().backward()
-    torch.testing.assert_close(mu.grad, torch.ones(4))
+    mu.grad = b.grad = None
+    _straight_through(mu, w * b * eps, lam, estimator, thresholding=False).sum().backward()
+    torch.testing.assert_close(mu.grad, ones)
+    torch.testing.assert_close(b.grad, w * eps)
 
 
 # ------------------------------------------------------------ max-ELBO sampling
@@ -183,10 +187,8 @@ def test_aggregation_weights():
 
 def test_max_elbo_transform_picks_lowest_loss_draw(fitted, digits):
     X = torch.tensor(digits[0][1000:1100])
-    fitted.module_.eval()
     with torch.no_grad():
         draws = list(fitted._eval_draws(X))
-    fitted.module_.train()
     losses = torch.stack([loss for _, loss in draws])
     codes = torch.stack([z for z, _ in draws])
     best = codes[losses.argmin(0), torch.arange(len(X))]
@@ -196,6 +198,74 @@ def test_max_elbo_transform_picks_lowest_loss_draw(fitted, digits):
                                rtol=1e-5)
     # Draws differ, and the kept one reconstructs better than the average draw.
     assert float(losses.std(0).mean()) > 0
+
+
+class _TinyDecoder(nn.Module):
+    def __init__(self, n_components, n_features, hidden=8):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_components, hidden), nn.Tanh(),
+                                 nn.Linear(hidden, n_features))
+
+    def forward(self, z):
+        return self.net(z)
+
+
+@pytest.mark.parametrize("decoder", ["conv", _TinyDecoder])
+def test_max_elbo_step_differentiates_the_kept_draw_inside_the_full_batch(
+        digits, decoder, monkeypatch):
+    """The step's gradient is that of the selected draw's loss, every draw decoded in
+    one J x B batch (what selected it). With the conv decoder's BatchNorm, decoding
+    only the kept draws (statistics over B) gives another gradient; a decoder without
+    BatchNorm takes that cheaper path and must agree exactly."""
+    J, B, K = 4, 32, 6
+    conv = decoder == "conv"
+    arch = (dict(image_shape=(8, 8), encoder_hidden_sizes=(4, 4), decoder_hidden_sizes=(4, 4))
+            if conv else dict(encoder_hidden_sizes=(16,)))
+    X = digits[0][:64].astype(np.float64)
+    est = ThresholdedVAE(n_components=K, decoder=decoder, base_dist="gaussian",
+                         n_mc_samples=J, max_epochs=1, batch_size=B, validation_fraction=0,
+                         device="cpu", random_state=0, **arch).fit(X)
+    module = est.module_
+    params = [p for p in module.parameters() if p.requires_grad]
+    Xb = torch.tensor(X[:B])
+    state = est._generator.get_state()
+    monkeypatch.setattr(est._optimizers[0], "step", lambda *a, **k: None)  # read, don't move
+    module.train()
+    try:
+        est._train_step(Xb)
+        got = [p.grad.clone() for p in params]
+
+        def kept_loss_grads(full_batch: bool):
+            """The reference computation, written out: same noise, straight estimator."""
+            est._generator.set_state(state)
+            module.zero_grad(set_to_none=True)
+            Y = est._standardize(Xb)
+            mu, log_b, _, _ = module.encode(Y)
+            b = log_b.exp()
+            e = b * torch.randn((J, B, K), generator=est._generator, dtype=Y.dtype)
+            z_base = mu + e
+            z = shifted_soft_threshold(mu, e.detach(), est.threshold_) + z_base - z_base.detach()
+            s0 = est.prior_scale_
+            kl = (0.5 * ((b / s0) ** 2 + (mu / s0) ** 2 - 1 - 2 * torch.log(b / s0))).sum(-1)
+            with torch.no_grad():
+                X_hat = module.decoder(z.reshape(J * B, K)).reshape(J, B, -1)
+                best = (((Y - X_hat) ** 2).mean(-1) + est.kl_weight * kl).argmin(0)
+            rows = torch.arange(B)
+            if full_batch:
+                X_hat = module.decoder(z.reshape(J * B, K)).reshape(J, B, -1)[best, rows]
+            else:
+                X_hat = module.decoder(z[best, rows])
+            (((Y - X_hat) ** 2).mean(-1) + est.kl_weight * kl).mean().backward()
+            return [p.grad.clone() for p in params]
+
+        want = kept_loss_grads(full_batch=True)
+        for g_, w_ in zip(got, want, strict=True):
+            torch.testing.assert_close(g_, w_)
+        if conv:  # the old step: BatchNorm statistics over the B kept draws only
+            old = kept_loss_grads(full_batch=False)
+            assert not all(torch.allclose(o, w_) for o, w_ in zip(old, want, strict=True))
+    finally:
+        module.eval()
 
 
 # ------------------------------------------------------------------ transforms
@@ -265,49 +335,74 @@ def test_components_and_inverse_transform(fitted, digits):
 
 
 # ------------------------------------------------------------ training pieces
+def _dictionary_model(X, **kw):
+    return ThresholdedVAE(n_components=8, encoder_hidden_sizes=(16,), max_epochs=1,
+                          n_mc_samples=3, device="cpu", random_state=0, **kw).fit(X)
+
+
+def _set_decoder_lr(est, lr):
+    for group in est._optimizers[1].param_groups:
+        group["lr"] = lr
+
+
 def test_dictionary_sgd_step_matches_formula(digits):
-    X = digits[0][:200]
-    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=1,
-                         n_samples=3, sample_method="avg", dict_step_cap=False,
-                         dict_weight_decay=1e-3, device="cpu", random_state=0).fit(X)
+    est = _dictionary_model(digits[0][:200], sample_method="avg", decoder_step_cap=False,
+                            decoder_weight_decay=1e-3)
+    assert isinstance(est._optimizers[1], torch.optim.SGD)
     g = torch.Generator().manual_seed(0)
     Phi0 = est.module_.decoder.weight.detach().clone()
     Y = torch.randn(10, 64, generator=g)
     Z = torch.randn(3, 10, 8, generator=g)
     w = torch.softmax(torch.randn(3, 10, generator=g), 0)
-    X_hat = Z @ Phi0.T
-    est._update_dictionary(Y, X_hat, Z, w, 0.3)
+    _set_decoder_lr(est, 0.3)
+    est._update_dictionary(Y, Z @ Phi0.T, Z, w)
     grad = sum(w[j, i] * torch.outer(Y[i] - Phi0 @ Z[j, i], Z[j, i])
                for j in range(3) for i in range(10)) / 10 - 2e-3 * Phi0
     torch.testing.assert_close(est.module_.decoder.weight, Phi0 + 0.3 * grad)
 
 
+def test_capped_dictionary_step_is_a_step_of_one_over_L(digits):
+    """The cap scales the gradient by 1/(lr L): with plain SGD, a step of exactly 1/L."""
+    est = _dictionary_model(digits[0][:200], decoder_weight_decay=1e-3)
+    g = torch.Generator().manual_seed(0)
+    Phi0 = est.module_.decoder.weight.detach().clone()
+    Y = torch.randn(10, 64, generator=g)
+    Z = 10 * torch.randn(1, 10, 8, generator=g)  # huge codes: lr L >> 2
+    _set_decoder_lr(est, 0.5)
+    _, capped = est._update_dictionary(Y, Z @ Phi0.T, Z, torch.ones(1, 10))
+    L = float(torch.linalg.eigvalsh(Z[0].T.double() @ Z[0].double() / 10)[-1]) + 2e-3
+    assert capped == 1.0 and 0.5 * L > 1
+    grad = (Y - Z[0] @ Phi0.T).T @ Z[0] / 10 - 2e-3 * Phi0
+    torch.testing.assert_close(est.module_.decoder.weight, Phi0 + grad / L,
+                               rtol=1e-5, atol=1e-5)
+    assert est._optimizers[1].param_groups[0]["lr"] == 0.5  # the schedule is untouched
+
+
 def test_dictionary_step_cap_prevents_divergence(digits):
     X = digits[0][:200]
-    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=1,
-                         device="cpu", random_state=0).fit(X)
+    est = _dictionary_model(X)
     Phi = est.module_.decoder.weight
     g = torch.Generator().manual_seed(0)
     Y = torch.randn(10, 64, generator=g)
-    Z = 10 * torch.randn(1, 10, 8, generator=g)  # huge codes: eta L >> 2
+    Z = 10 * torch.randn(1, 10, 8, generator=g)  # huge codes: lr L >> 2
     w = torch.ones(1, 10)
+    _set_decoder_lr(est, 0.5)
     for _ in range(50):
-        _, capped = est._update_dictionary(Y, (Z @ Phi.T).detach(), Z, w, 0.5)
+        _, capped = est._update_dictionary(Y, (Z @ Phi.T).detach(), Z, w)
         assert capped == 1.0
     assert torch.isfinite(Phi).all() and float(Phi.norm()) < 100
     # The reference's fixed step diverges on the same codes.
-    est2 = clone(est).set_params(dict_step_cap=False).fit(X)
+    est2 = clone(est).set_params(decoder_step_cap=False).fit(X)
     Phi2 = est2.module_.decoder.weight
+    _set_decoder_lr(est2, 0.5)
     for _ in range(50):
-        est2._update_dictionary(Y, (Z @ Phi2.T).detach(), Z, w, 0.5)
+        est2._update_dictionary(Y, (Z @ Phi2.T).detach(), Z, w)
     assert not torch.isfinite(Phi2).all() or float(Phi2.norm()) > 1e6
 
 
-def test_normalize_dict_and_adam(digits):
-    X = digits[0][:300]
-    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=2,
-                         normalize_dict=True, dict_optimizer="adam", device="cpu",
-                         random_state=0).fit(X)
+def test_normalize_decoder_and_adam(digits):
+    est = _dictionary_model(digits[0][:300], normalize_decoder=True, decoder_optimizer="adam")
+    assert isinstance(est._optimizers[1], torch.optim.Adam)
     norms = est.module_.decoder.weight.norm(dim=0)
     torch.testing.assert_close(norms, torch.ones(8), rtol=1e-5, atol=1e-5)
 
@@ -315,8 +410,8 @@ def test_normalize_dict_and_adam(digits):
 def test_learned_threshold(digits):
     X = digits[0][:500]
     state = torch.get_rng_state()
-    est = ThresholdedVAE(n_components=16, encoder_kwargs={"hidden_sizes": (32,)},
-                         learn_threshold=True, kl="spike_slab", max_epochs=3, n_samples=4,
+    est = ThresholdedVAE(n_components=16, encoder_hidden_sizes=(32,),
+                         learn_threshold=True, kl="spike_slab", max_epochs=3, n_mc_samples=4,
                          n_eval_samples=4, device="cpu", random_state=0).fit(X)
     # The Gamma draws run under a forked RNG: the user's global state is untouched.
     assert torch.equal(state, torch.get_rng_state())
@@ -331,31 +426,42 @@ def test_learned_threshold(digits):
     assert (est.transform(X[:50]) == 0).mean() > 0.3
 
 
-def test_noise_warmup_and_one_cycle_schedule(digits):
+def test_noise_warmup_and_schedules(digits):
     X = digits[0][:640]
-    est = ThresholdedVAE(n_components=8, encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=10,
+    est = ThresholdedVAE(n_components=8, encoder_hidden_sizes=(16,), max_epochs=10,
                          batch_size=64, validation_fraction=0, noise_warmup=(0.1, 20, 0.02),
-                         device="cpu", random_state=0).fit(X)
+                         warmup_fraction=0.3, device="cpu", random_state=0).fit(X)
     w = [h["noise_scale"] for h in est.history_]
     # 10 steps an epoch: w = 0.1 for steps < 20, then + 0.02 a step up to 1 (step 65).
     assert w[0] == pytest.approx(0.1) and w[2] == pytest.approx(0.1 + 0.02 * 4.5)
     assert w[-1] == pytest.approx(1.0)
     assert all(a <= b for a, b in zip(w, w[1:], strict=False))
+    # The core's one-cycle schedule (lr at the end of each epoch): up, then down to ~0.
     lr = [h["lr"] for h in est.history_]
     peak = int(np.argmax(lr))
     assert 0 < peak < len(lr) - 1 and lr[-1] < 0.05 * max(lr)
-    assert est.history_[-1]["dict_lr"] == pytest.approx(0.5 * 0.99**9)
-    # partial_fit: constant learning rate, steps counted on.
+    assert max(lr) == pytest.approx(0.01, rel=0.05)  # "auto": SGD at 0.01 (linear decoder)
+    # The dictionary's StepLR: 0.5 * 0.99 ** epoch during each epoch.
+    for h in est.history_:
+        assert h["decoder_lr"] == pytest.approx(0.5 * 0.99 ** h["epoch"])
+    # partial_fit: constant peak learning rate, steps counted on.
     steps = est.n_steps_
     est.partial_fit(X)
     assert est._optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01)
     assert est.n_steps_ == steps + 10
 
 
+def test_auto_optimizer_resolution():
+    lin, conv = ThresholdedVAE(), ThresholdedVAE(decoder="conv")
+    assert (lin._optimizer_kind, lin._learning_rate) == ("sgd", 0.01)
+    assert (conv._optimizer_kind, conv._learning_rate) == ("adam", 3e-4)
+    assert ThresholdedVAE(optimizer="adam")._learning_rate == 3e-4
+
+
 def test_baselines_are_one_parameter_away(digits):
     X = digits[0][:500]
-    common = dict(n_components=16, encoder_kwargs={"hidden_sizes": (32,)}, max_epochs=2,
-                  n_samples=3, n_eval_samples=3, device="cpu", random_state=0)
+    common = dict(n_components=16, encoder_hidden_sizes=(32,), max_epochs=2,
+                  n_mc_samples=3, n_eval_samples=3, device="cpu", random_state=0)
     for base in ("gaussian", "laplace"):
         vae = ThresholdedVAE(base_dist=base, threshold=0, **common).fit(X)
         Z = vae.transform(X[:100])
@@ -372,7 +478,7 @@ def test_target_sparsity_sets_threshold(digits):
     X = digits[0][:100]
     for base, s0 in (("laplace", 0.05), ("gaussian", 0.2)):
         est = ThresholdedVAE(n_components=4, base_dist=base, prior_scale=s0, target_sparsity=0.2,
-                             encoder_kwargs={"hidden_sizes": (8,)}, max_epochs=1, device="cpu",
+                             encoder_hidden_sizes=(8,), max_epochs=1, device="cpu",
                              random_state=0).fit(X)
         assert est.prior_nonzero_fraction_ == pytest.approx(0.2)
         assert est.threshold_ == pytest.approx(threshold_for_nonzero_fraction(0.2, base, s0))
@@ -385,8 +491,8 @@ def test_target_sparsity_sets_threshold(digits):
 @pytest.mark.parametrize("shape", [(28, 28), (8, 8), (3, 15, 17), (5, 5), (2, 3)])
 def test_conv_geometry_round_trip(shape):
     c, h, w = (1, *shape) if len(shape) == 2 else shape
-    enc = _ConvEncoder((c, h, w), (4, 4, 8, 8))
-    dec = _ConvDecoder(6, (c, h, w), (4, 4, 8, 8))
+    enc = ConvEncoder((c, h, w), (4, 4, 8, 8))
+    dec = ConvDecoder(6, (c, h, w), (4, 4, 8, 8))
     x = torch.rand(3, c * h * w)
     assert enc(x).shape == (3, enc.out_features)
     out = dec(torch.randn(3, 6))
@@ -395,20 +501,10 @@ def test_conv_geometry_round_trip(shape):
         assert enc.out_features == 8  # 28 -> 14 -> 7 -> 4 -> 1, the reference encoder
 
 
-class _TinyDecoder(nn.Module):
-    def __init__(self, n_components, n_features, hidden=8):
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(n_components, hidden), nn.Tanh(),
-                                 nn.Linear(hidden, n_features))
-
-    def forward(self, z):
-        return self.net(z)
-
-
 def test_custom_decoder_class(digits):
     X = digits[0][:300]
     est = ThresholdedVAE(n_components=6, decoder=_TinyDecoder, decoder_kwargs={"hidden": 12},
-                         encoder_kwargs={"hidden_sizes": (16,)}, max_epochs=2, device="cpu",
+                         encoder_hidden_sizes=(16,), max_epochs=2, device="cpu",
                          random_state=0).fit(X)
     assert est.module_.decoder.net[0].out_features == 12
     assert est.transform(X[:10]).shape == (10, 6)
@@ -429,25 +525,31 @@ def test_custom_decoder_class(digits):
         (dict(noise_warmup=(0, 10, 0.1)), ValueError, "noise_warmup"),
         (dict(noise_warmup=(0.1, 10)), ValueError, "noise_warmup"),
         (dict(adam_betas=(0.5, 1.5)), ValueError, "adam_betas"),
-        (dict(encoder_kwargs={"hidden": (8,)}), ValueError, "unknown keys"),
-        (dict(encoder_kwargs={"hidden_sizes": (8, 0)}), ValueError, "positive ints"),
-        (dict(decoder="conv", image_shape=(8, 8), encoder_kwargs=None,
-              decoder_kwargs={"output_activation": "tanh"}), ValueError, "output_activation"),
-        (dict(decoder="conv", image_shape=(8, 8), encoder_kwargs=None, batch_size=1),
+        (dict(encoder_kwargs={"hidden_sizes": (8,)}), ValueError, "user-given encoder"),
+        (dict(encoder_hidden_sizes=(8, 0)), ValueError, "positive ints"),
+        (dict(decoder_hidden_sizes=(8,)), ValueError, "decoder_hidden_sizes"),
+        (dict(decoder=_TinyDecoder, encoder=_TinyDecoder, encoder_hidden_sizes=(8,)),
+         ValueError, "encoder_hidden_sizes"),
+        (dict(decoder="conv", image_shape=(8, 8), encoder_hidden_sizes=None,
+              decoder_hidden_sizes=()), ValueError, "non-empty"),
+        (dict(decoder="conv", image_shape=(8, 8), encoder_hidden_sizes=None,
+              output_activation="none"), ValueError, "output_activation"),
+        (dict(decoder="conv", image_shape=(8, 8), encoder_hidden_sizes=None, batch_size=1),
          ValueError, "batch_size"),
         (dict(base_dist="cauchy"), ValueError, "base_dist"),
         (dict(sample_method="best"), ValueError, "sample_method"),
-        (dict(estimator="reinforce"), ValueError, "estimator"),
+        (dict(gradient_estimator="reinforce"), ValueError, "gradient_estimator"),
         (dict(threshold=-0.1), ValueError, "threshold"),
         (dict(target_sparsity=1.0), ValueError, "target_sparsity"),
         (dict(transform_mode="median"), ValueError, "transform_mode"),
-        (dict(n_samples=0), ValueError, "n_samples"),
+        (dict(n_mc_samples=0), ValueError, "n_mc_samples"),
+        (dict(decoder_learning_rate=0), ValueError, "decoder_learning_rate"),
         (dict(prior_scale=0), ValueError, "prior_scale"),
     ],
 )
 def test_bad_parameters(digits, params, error, match):
     X = digits[0][:50]
-    est = ThresholdedVAE(n_components=4, encoder_kwargs={"hidden_sizes": (8,)}, max_epochs=1,
+    est = ThresholdedVAE(n_components=4, encoder_hidden_sizes=(8,), max_epochs=1,
                          device="cpu", random_state=0)
     est.set_params(**params)
     with pytest.raises(error, match=match):
@@ -471,8 +573,8 @@ def test_bad_inputs(fitted):
 def test_sigmoid_decoder_warns_on_data_outside_unit_range():
     X = np.random.RandomState(0).randn(40, 16).astype(np.float32)
     est = ThresholdedVAE(n_components=4, decoder="conv", image_shape=(4, 4),
-                         encoder_kwargs={"channels": (4,)}, decoder_kwargs={"channels": (4,)},
-                         max_epochs=1, n_samples=2, n_eval_samples=2, batch_size=20,
+                         encoder_hidden_sizes=(4,), decoder_hidden_sizes=(4,),
+                         max_epochs=1, n_mc_samples=2, n_eval_samples=2, batch_size=20,
                          device="cpu", random_state=0)
     with pytest.warns(UserWarning, match="sigmoid"):
         est.fit(X)
@@ -494,9 +596,9 @@ def test_pipeline_with_classifier(digits):
 # ----------------------------------------------------------- real data
 def test_fashion_mnist_sparse_codes_beat_mean_image(fashion_small):
     X, _, Xt, _ = fashion_small
-    est = ThresholdedVAE(n_components=64, encoder_kwargs={"hidden_sizes": (256,)}, n_samples=4,
+    est = ThresholdedVAE(n_components=64, encoder_hidden_sizes=(256,), n_mc_samples=4,
                          n_eval_samples=8, batch_size=64, max_epochs=5, optimizer="adam",
-                         learning_rate=1e-3, dict_optimizer="adam", dict_learning_rate=1e-2,
+                         learning_rate=1e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
                          base_dist="gaussian", device="cpu", random_state=0).fit(X)
     Z = est.transform(Xt)
     mse = float(((Xt - est.inverse_transform(Z)) ** 2).mean())
@@ -511,9 +613,9 @@ def test_fashion_mnist_sparse_codes_beat_mean_image(fashion_small):
 def test_fashion_mnist_conv_decoder(fashion_small):
     X, _, Xt, _ = fashion_small
     est = ThresholdedVAE(n_components=64, decoder="conv", image_shape=(28, 28),
-                         encoder_kwargs={"channels": (16, 16, 32, 32)},
-                         decoder_kwargs={"channels": (16, 16, 32, 32)}, base_dist="gaussian",
-                         n_samples=4, n_eval_samples=4, batch_size=64, max_epochs=6,
+                         encoder_hidden_sizes=(16, 16, 32, 32),
+                         decoder_hidden_sizes=(16, 16, 32, 32), base_dist="gaussian",
+                         n_mc_samples=4, n_eval_samples=4, batch_size=64, max_epochs=6,
                          learning_rate=1e-3, device="cpu", random_state=0).fit(X)
     Z = est.transform(Xt)
     X_hat = est.inverse_transform(Z)
