@@ -6,17 +6,16 @@ import json
 import os
 from pathlib import Path
 
-from skdeepsparse.benchmark import _hardware, _median_time
+# One definition of each, shared with the ``skdeepsparse benchmark`` suite.
+from skdeepsparse.app.timing import hardware
+from skdeepsparse.app.timing import median_time as timed
+
+__all__ = ["DATA_HOME", "RESULTS", "hardware", "timed", "write_results"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DATA_HOME = os.environ.get(
     "SKDEEPSPARSE_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")
 )
-
-
-# One definition of each, shared with the ``skdeepsparse benchmark`` suite.
-hardware = _hardware
-timed = _median_time
 
 
 def write_results(name: str, payload: dict, markdown: str) -> None:

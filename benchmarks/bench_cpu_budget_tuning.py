@@ -1,7 +1,7 @@
 """The trials behind the cpu-budget settings of ``skdeepsparse benchmark``.
 
 On the first 10,000 MNIST training images (test: the 10,000 test images), with
-everything else as in :func:`skdeepsparse.benchmark.benchmark_models`:
+everything else as in :func:`skdeepsparse.app.presets.benchmark_models`:
 
 - VDL (``sparsity_reg=0.01``): learning rates (1e-3, 3e-4) vs (3e-3, 1e-3), and
   20 vs 40 epochs;
@@ -19,7 +19,7 @@ import time
 from _common import DATA_HOME, hardware, write_results
 from sklearn.base import clone
 
-from skdeepsparse.benchmark import benchmark_models
+from skdeepsparse.app.presets import benchmark_models
 from skdeepsparse.datasets import load_mnist
 from skdeepsparse.evaluation import linear_probe
 from skdeepsparse.metrics import code_sparsity, psnr

@@ -1,6 +1,6 @@
 """Every model next to scikit-learn on MNIST and Fashion-MNIST: the full evaluation suite.
 
-The same suite as ``skdeepsparse benchmark`` (see :mod:`skdeepsparse.benchmark`),
+The same suite as ``skdeepsparse benchmark`` (see :mod:`skdeepsparse.app.runner`),
 with this repository's defaults: data from ``../shared/data`` (or
 ``$SKDEEPSPARSE_DATA``) and results in ``benchmarks/results/benchmark/``
 (``report.md``, ``results.json``, the plots; ``cache/`` is not committed).
@@ -21,13 +21,14 @@ from pathlib import Path
 
 from _common import DATA_HOME, RESULTS
 
-from skdeepsparse.benchmark import add_arguments, run_from_args
+from skdeepsparse.app.options import add_benchmark_arguments
+from skdeepsparse.app.runner import run_from_args
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
+    add_benchmark_arguments(parser)
     parser.set_defaults(data_home=DATA_HOME, output_dir=str(Path(RESULTS) / "benchmark"))
     return run_from_args(parser.parse_args(argv))
 

@@ -35,7 +35,7 @@ def _write_benchmark_results(app):
     import json
     from pathlib import Path
 
-    from skdeepsparse.benchmark import render_rst
+    from skdeepsparse.app.report import render_rst
 
     docs = Path(app.srcdir)
     run = docs.parent / "benchmarks" / "results" / "benchmark"

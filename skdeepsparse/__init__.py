@@ -2,12 +2,16 @@
 
 __version__ = "0.1.0"
 
-from ._sparse_coding import sparse_encode
-from .exceptions import TrainingDivergedError
-from .spike_slab import SpikeSlabGenerator
-from .svae import SVAETransformer
-from .thresholded_vae import ThresholdedVAE
-from .variance_reg import VarianceRegDictionaryLearner
+# The estimators are imported on first use (PEP 562), so that the command line
+# (``skdeepsparse --help``, ``--version``) answers without importing torch.
+_LAZY = {
+    "SVAETransformer": "svae",
+    "SpikeSlabGenerator": "spike_slab",
+    "ThresholdedVAE": "thresholded_vae",
+    "VarianceRegDictionaryLearner": "variance_reg",
+    "sparse_encode": "_sparse_coding",
+    "TrainingDivergedError": "exceptions",
+}
 
 __all__ = [
     "SVAETransformer",
@@ -18,3 +22,17 @@ __all__ = [
     "TrainingDivergedError",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -6,7 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from skdeepsparse import benchmark as bm
+from skdeepsparse.app import runner as bm
+from skdeepsparse.app.report import render_rst
 from skdeepsparse.cli import main
 from skdeepsparse.metrics import psnr
 
@@ -51,7 +52,7 @@ def test_report_json_and_plots(data_home, tmp_path):
         assert (tmp_path / png).stat().st_size > 5000
         assert f"]({png})" in report
     # the docs page renders the same numbers as reStructuredText
-    rst = bm.render_rst(on_disk, "run")
+    rst = render_rst(on_disk, "run")
     assert ".. list-table:: MNIST" in rst and ".. image:: run/mnist_probe_accuracy.png" in rst
     assert f"{rows['PCA']['psnr_db']:.2f}" in rst and f"{rows['PCA']['psnr_db']:.2f}" in report
 
@@ -160,7 +161,7 @@ def test_every_model_on_both_datasets(data_home, tmp_path):
                                stream=io.StringIO())
     names = list(bm.benchmark_models("quick"))
     for ds in bm.DATASETS:
-        _, _, Xt, _ = bm._load(ds, data_home, 1, bm.BUDGETS["quick"]["n_test"])
+        _, _, Xt, _ = bm.load(ds, data_home, 1, bm.BUDGETS["quick"]["n_test"])
         zero_image_psnr = psnr(Xt, np.zeros_like(Xt))
         rows = payload["results"][ds]["main"]
         assert list(rows) == names
@@ -175,3 +176,17 @@ def test_every_model_on_both_datasets(data_home, tmp_path):
                               if s.sweep_param}
     report = (tmp_path / "report.md").read_text()
     assert "## MNIST" in report and "## Fashion-MNIST" in report
+
+
+def test_presets_come_from_the_registry():
+    """Every registered estimator is in the suite with its registry preset and sweep."""
+    from skdeepsparse import registry
+
+    for budget, preset in (("quick", "benchmark_smoke"), ("cpu", "benchmark_cpu"),
+                           ("full", "benchmark_full")):
+        specs = bm.benchmark_models(budget, device="cpu")
+        for name, entry in registry.ESTIMATORS.items():
+            assert specs[name].sweep_param == entry.sweep_param
+            expected = {**registry.presets(name)[preset], "device": "cpu"}
+            params = specs[name].build().get_params(deep=False)
+            assert {k: params[k] for k in expected} == expected, (name, budget)

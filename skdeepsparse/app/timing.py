@@ -1,0 +1,73 @@
+"""Timing and the hardware description of a run (shared with ``benchmarks/``)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+
+from sklearn.base import clone
+
+__all__ = ["fit_timed", "hardware", "median_time", "sync"]
+
+
+def sync() -> None:
+    """Wait for queued GPU work, so that wall-clock times measure it."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def median_time(fn, repeats: int = 3) -> tuple[object, float, list[float]]:
+    """Run ``fn`` ``repeats`` times; return (last result, median seconds, all times)."""
+    times, out = [], None
+    for _ in range(repeats):
+        sync()
+        t0 = time.perf_counter()
+        out = fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return out, statistics.median(times), times
+
+
+def fit_timed(est, X, repeats: int, repeat_budget_s: float):
+    """Fit ``repeats`` clones (fewer once ``repeat_budget_s`` is spent); keep the last.
+
+    Returns (fitted estimator, median seconds, all times).
+    """
+    times, fitted = [], None
+    for _ in range(repeats):
+        model = clone(est)
+        sync()
+        t0 = time.perf_counter()
+        model.fit(X)
+        sync()
+        times.append(time.perf_counter() - t0)
+        fitted = model
+        if sum(times) >= repeat_budget_s:
+            break
+    return fitted, statistics.median(times), times
+
+
+def hardware() -> dict:
+    """CPU, GPU and library versions of this machine, for a results file."""
+    import sklearn
+    import torch
+
+    from skdeepsparse import __version__
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+                       cpu)
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "sklearn": sklearn.__version__,
+            "python": platform.python_version(), "skdeepsparse": __version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info

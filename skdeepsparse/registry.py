@@ -1,0 +1,242 @@
+"""Every skdeepsparse estimator, with its named presets.
+
+A preset is a plain dict of constructor parameters. The named presets are:
+
+``test``, ``test_*``
+    Tiny, fast configurations for the test suite (scikit-learn's estimator
+    checks and the cross-cutting tests of ``tests/test_common.py``). Those
+    with an ``image_shape`` need 8x8 images and skip scikit-learn's checks.
+``demo``, ``demo_smoke``
+    The ``skdeepsparse demo`` configurations for 8x8 digits (full and quick).
+``benchmark_smoke``, ``benchmark_cpu``, ``benchmark_full``
+    The ``skdeepsparse benchmark`` configurations of each budget.
+
+Each entry also names the weight that the benchmark sweeps to trace PSNR
+against sparsity. Adding an estimator takes its module, one entry here, a docs
+page and an export in ``skdeepsparse/__init__.py``.
+
+Examples
+--------
+>>> from skdeepsparse import registry
+>>> sorted(registry.ESTIMATORS)  # doctest: +NORMALIZE_WHITESPACE
+['SVAETransformer', 'SpikeSlabGenerator', 'ThresholdedVAE', 'VarianceRegDictionaryLearner']
+>>> est = registry.make("VarianceRegDictionaryLearner", "test", max_epochs=1)
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+from dataclasses import dataclass, field
+
+__all__ = ["ESTIMATORS", "Entry", "make", "presets", "test_presets"]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One estimator of the registry.
+
+    Attributes
+    ----------
+    name : str
+        The class name, also the estimator's name in the demo and benchmark.
+    module : str
+        The module that defines the class (imported on first use of ``cls``).
+    presets : dict of str to dict
+        Named parameter dicts.
+    sweep_param : str or None
+        The sparsity weight that the benchmark sweeps (None: no sweep).
+    sweep_values : tuple
+        Its values, in increasing order.
+    sweep_fixed : dict
+        Overrides applied at every sweep point.
+    note : str
+        A sentence for the benchmark report (markdown).
+    """
+
+    name: str
+    module: str
+    presets: dict
+    sweep_param: str | None = None
+    sweep_values: tuple = ()
+    sweep_fixed: dict = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def cls(self) -> type:
+        """The estimator class."""
+        return getattr(importlib.import_module(self.module), self.name)
+
+
+_CPU = {"device": "cpu", "random_state": 0}
+_AUTO = {"device": "auto", "random_state": 0}
+
+_VDL = Entry(
+    "VarianceRegDictionaryLearner", "skdeepsparse.variance_reg",
+    presets={
+        "test": dict(n_components=4, max_epochs=3, inference_steps=20, **_CPU),
+        "test_mlp": dict(n_components=4, decoder="mlp", decoder_hidden_sizes=(8,),
+                         regularizer="column_norm", max_epochs=2, inference_steps=10,
+                         transform_mode="fista", **_CPU),
+        "demo": dict(n_components=128, max_epochs=50, batch_size=100,
+                     decoder_learning_rate=3e-3, learning_rate=1e-3, inference_steps=100,
+                     **_AUTO),
+        "demo_smoke": dict(n_components=128, max_epochs=5, batch_size=100,
+                           decoder_learning_rate=3e-3, learning_rate=1e-3, inference_steps=100,
+                           **_AUTO),
+        # A short schedule needs larger steps than the paper's 200 epochs. On 10k MNIST
+        # images, 20 epochs: learning rates (decoder 1e-3, encoder 3e-4) give 17.00 dB at
+        # 87.7% zeros (sparsity_reg 0.01), (3e-3, 1e-3) 17.62 dB at 88.7%
+        # (benchmarks/bench_cpu_budget_tuning.py).
+        "benchmark_smoke": dict(n_components=128, max_epochs=2, decoder_learning_rate=3e-3,
+                                learning_rate=1e-3, **_AUTO),
+        "benchmark_cpu": dict(n_components=128, max_epochs=20, decoder_learning_rate=3e-3,
+                              learning_rate=1e-3, **_AUTO),
+        "benchmark_full": dict(n_components=128, max_epochs=200, **_AUTO),
+    },
+    sweep_param="sparsity_reg", sweep_values=(0.005, 0.01, 0.02, 0.05),
+)
+
+_SVAE_TINY = dict(encoder_hidden_sizes=(8,), mean_hidden_sizes=(8,), scale_hidden_sizes=(8,),
+                  batch_size=16, **_CPU)
+_SVAE = Entry(
+    "SVAETransformer", "skdeepsparse.svae",
+    presets={
+        "test": dict(n_components=4, max_epochs=2, **_SVAE_TINY),
+        "test_cauchy": dict(n_components=3, prior="cauchy", n_kl_samples=5, decoder_bias=True,
+                            decoder_norm_method="weight_norm", learn_likelihood_std=True,
+                            recon_estimator="analytic", lr_schedule="step", lr_decay=0.1,
+                            max_epochs=2, **_SVAE_TINY),
+        "demo": dict(n_components=64, decoder_bias=True, max_epochs=20, **_AUTO),
+        "demo_smoke": dict(n_components=64, decoder_bias=True, max_epochs=2, **_AUTO),
+        "benchmark_smoke": dict(n_components=128, decoder_bias=True, max_epochs=1, **_AUTO),
+        "benchmark_cpu": dict(n_components=128, decoder_bias=True, max_epochs=10, **_AUTO),
+        "benchmark_full": dict(n_components=169, decoder_bias=True, max_epochs=20, **_AUTO),
+    },
+    note="posterior-mean codes are dense (no exact zeros), so it has no sparsity sweep",
+)
+
+_TVAE_TINY = dict(encoder_hidden_sizes=(8,), n_mc_samples=3, n_eval_samples=3, max_epochs=2,
+                  batch_size=16, **_CPU)
+# Adam on both parts and 5 draws per step: the SGD + one-cycle preset of the paper
+# needs its 300 epochs. On 10k MNIST images and 20 epochs, kl_weight 0.01 (the
+# Fashion-MNIST preset) gives 13.4 dB and a 0.34 probe, 0.001 gives 15.4 dB and 0.57
+# (benchmarks/bench_cpu_budget_tuning.py).
+_TVAE_BENCH = dict(n_components=128, encoder_hidden_sizes=(256, 128), optimizer="adam",
+                   learning_rate=3e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
+                   kl_weight=1e-3, n_mc_samples=5, n_eval_samples=5, **_AUTO)
+_TVAE_DEMO = dict(n_components=64, encoder_hidden_sizes=(256, 128), optimizer="adam",
+                  learning_rate=1e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
+                  kl_weight=0.003, **_AUTO)
+_TVAE = Entry(
+    "ThresholdedVAE", "skdeepsparse.thresholded_vae",
+    presets={
+        "test": dict(n_components=4, **_TVAE_TINY),
+        "test_spike_slab": dict(n_components=3, kl="spike_slab", sample_method="iwae",
+                                transform_mode="mode", gradient_estimator="subgradient",
+                                normalize_decoder=True, noise_warmup=(0.1, 2, 0.2), **_TVAE_TINY),
+        # the conv encoder and decoder (BatchNorm): 8x8 images only
+        "test_conv": dict(n_components=4, decoder="conv", image_shape=(8, 8),
+                          encoder_hidden_sizes=(4,), decoder_hidden_sizes=(4,), n_mc_samples=2,
+                          n_eval_samples=2, max_epochs=2, batch_size=20, **_CPU),
+        "demo": dict(_TVAE_DEMO, max_epochs=30),
+        "demo_smoke": dict(_TVAE_DEMO, max_epochs=3),
+        "benchmark_smoke": dict(_TVAE_BENCH, max_epochs=2),
+        "benchmark_cpu": dict(_TVAE_BENCH, max_epochs=20),
+        "benchmark_full": dict(n_components=256, max_epochs=300, **_AUTO),
+    },
+    sweep_param="target_sparsity", sweep_values=(0.05, 0.1, 0.2, 0.4),
+    note="codes are the max-ELBO draw of 5 (the paper's transform), a random sample per "
+         "image; `transform_mode='mean'` gives dense codes",
+)
+
+_SMALL = 0.2  # the spike-and-slab paper counts |z| <= 0.2 as "off"
+# Anneal alpha within the budget: warm-up 3 epochs, then -0.25 per epoch.
+_SS_BENCH = dict(n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01,
+                 alpha_decay=0.25, **_AUTO)
+# likelihood_std=0.1: with only 64 pixels the default 0.3 lets the prior win.
+_SS_DEMO = dict(n_components=32, decoder_hidden_sizes=(128,), likelihood_std=0.1,
+                learning_rate=0.01, alpha_decay=0.2, **_AUTO)
+_SS = Entry(
+    "SpikeSlabGenerator", "skdeepsparse.spike_slab",
+    presets={
+        "test": dict(n_components=4, decoder_hidden_sizes=(8,), max_epochs=3,
+                     alpha_warmup_epochs=1, alpha_decay=0.5, inference_steps=5, **_CPU),
+        "test_persistent": dict(n_components=3, decoder_hidden_sizes=(6,),
+                                output_activation="identity", persistent=True,
+                                langevin_noise=True, alpha_decay_unit="iteration",
+                                alpha_warmup_epochs=1, transform_threshold=0.05, max_epochs=2,
+                                inference_steps=3, batch_size=7, **_CPU),
+        "test_conv": dict(n_components=4, decoder="conv", image_shape=(8, 8),
+                          decoder_hidden_sizes=(8, 4), max_epochs=2, alpha_warmup_epochs=1,
+                          alpha_decay=0.5, inference_steps=5, batch_size=20, **_CPU),
+        "demo": dict(_SS_DEMO, max_epochs=20, alpha_warmup_epochs=5),
+        "demo_smoke": dict(_SS_DEMO, max_epochs=2, alpha_warmup_epochs=1),
+        "benchmark_smoke": dict(_SS_BENCH, max_epochs=1, alpha_warmup_epochs=1),
+        "benchmark_cpu": dict(_SS_BENCH, max_epochs=10, alpha_warmup_epochs=3),
+        "benchmark_full": dict(n_components=800, max_epochs=100, **_AUTO),
+    },
+    sweep_param="alpha_final", sweep_values=(0.001, 0.01, 0.1, 1.0),
+    sweep_fixed={"transform_threshold": _SMALL},
+    note=f"codes are continuous; in the sweep |z| <= {_SMALL} is zeroed "
+         "(the paper's sparsity rule) so that % zeros counts real zeros",
+)
+
+#: Estimator name to its :class:`Entry`, in the order of the demo and the benchmark.
+ESTIMATORS: dict[str, Entry] = {e.name: e for e in (_VDL, _SVAE, _TVAE, _SS)}
+
+
+def _entry(name: str) -> Entry:
+    try:
+        return ESTIMATORS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown estimator {name!r}; registered: {sorted(ESTIMATORS)}."
+        ) from None
+
+
+def presets(name: str) -> dict[str, dict]:
+    """The named presets of estimator ``name`` (copies: safe to modify).
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ESTIMATORS`.
+
+    Returns
+    -------
+    dict of str to dict
+    """
+    return copy.deepcopy(_entry(name).presets)
+
+
+def test_presets(name: str) -> dict[str, dict]:
+    """The presets of ``name`` meant for the test suite (``test`` and ``test_*``)."""
+    return {k: v for k, v in presets(name).items() if k == "test" or k.startswith("test_")}
+
+
+test_presets.__test__ = False  # not a pytest test function
+
+
+def make(name: str, preset: str = "test", **overrides):
+    """A new, unfitted estimator from a preset.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`ESTIMATORS`.
+    preset : str, default="test"
+        A key of :func:`presets`.
+    **overrides
+        Parameters that replace the preset's.
+
+    Returns
+    -------
+    estimator
+    """
+    entry = _entry(name)
+    if preset not in entry.presets:
+        raise ValueError(
+            f"{name} has no preset {preset!r}; choose from {sorted(entry.presets)}."
+        )
+    return entry.cls(**{**copy.deepcopy(entry.presets[preset]), **overrides})
