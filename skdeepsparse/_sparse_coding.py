@@ -118,7 +118,8 @@ def sparse_encode(
             raise ValueError(f"init must have shape {(n, k)}; got {init.shape}.")
     dev = resolve_device(device)
     dtype = torch.float32 if X.dtype == np.float32 else torch.float64
-    D = torch.tensor(dictionary, dtype=dtype, device=dev)
+    # ascontiguousarray: torch refuses negative strides (X[::-1]).
+    D = torch.tensor(np.ascontiguousarray(dictionary), dtype=dtype, device=dev)
     G = D @ D.T
     batch_size = batch_size or 16384
     out = np.empty((n, k), dtype=X.dtype)
@@ -126,12 +127,13 @@ def sparse_encode(
     with torch.no_grad():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            Xb = torch.tensor(X[start:stop], dtype=dtype, device=dev)
+            Xb = torch.tensor(np.ascontiguousarray(X[start:stop]), dtype=dtype, device=dev)
             b = Xb @ D.T
             xx = (Xb * Xb).sum(1)
             c0 = None
             if init is not None:
-                c0 = torch.tensor(init[start:stop], dtype=dtype, device=dev)
+                c0 = torch.tensor(np.ascontiguousarray(init[start:stop]), dtype=dtype,
+                                  device=dev)
             codes, n_it = lasso_gram(
                 b, G, xx, float(alpha), positive=positive, max_iter=max_iter, tol=tol,
                 init=c0,

@@ -95,3 +95,10 @@ def test_generic_fista_solves_lasso():
         X.numpy(), ref, D.numpy(), 0.5) * (1 + 1e-6)
     assert torch.equal(soft_threshold(torch.tensor([-2.0, 0.5, 3.0]), 1.0, positive=True),
                        torch.tensor([0.0, 0.0, 2.0]))
+
+
+def test_negative_strides_are_accepted():
+    rng = np.random.RandomState(0)
+    X, D = rng.rand(20, 10), rng.rand(5, 10)
+    np.testing.assert_allclose(sparse_encode(X[::-1], D[::-1], alpha=0.1),
+                               sparse_encode(X[::-1].copy(), D[::-1].copy(), alpha=0.1))
