@@ -14,6 +14,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -41,6 +43,58 @@ __all__ = [
 
 
 # --------------------------------------------------------------------- helpers
+# Bytes of one float64 chunk of rows for ZCAWhitening and PatchNormalizer: their
+# temporaries stay within a couple of such chunks, whatever the number of rows.
+_CHUNK_BYTES = 1 << 23
+
+
+def _row_chunks(X: np.ndarray):
+    """Slices of rows of ``X`` whose float64 copy takes at most ``_CHUNK_BYTES``."""
+    step = max(1, _CHUNK_BYTES // (8 * max(X.shape[1], 1)))
+    for start in range(0, X.shape[0], step):
+        yield slice(start, min(start + step, X.shape[0]))
+
+
+def _peak(X: np.ndarray) -> float:
+    """``max |X|`` without a full-size temporary."""
+    peak = 0.0
+    for sl in _row_chunks(X):
+        chunk = X[sl]
+        if chunk.size:
+            peak = max(peak, float(chunk.max()), -float(chunk.min()))
+    return peak
+
+
+def _check_magnitude(est, X: np.ndarray, peak: float, limit: float) -> None:
+    """Refuse data whose squares would overflow float64 in ``est``'s statistics."""
+    if peak > limit:
+        raise ValueError(
+            f"{type(est).__name__}: the data reach |x| = {peak:.3g}, beyond what float64 "
+            f"arithmetic can square without overflow (about {limit:.3g} for {X.shape[1]} "
+            "features). Rescale the data first."
+        )
+
+
+def _store_finite(est, out: np.ndarray, sl: slice, values: np.ndarray, method: str) -> None:
+    """``out[sl] = values``, refusing results that are (or become in ``out``'s dtype) inf/NaN."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out[sl] = values
+    if not np.isfinite(out[sl]).all():
+        raise ValueError(
+            f"{type(est).__name__}.{method} produced non-finite values: the input is too large "
+            f"for the fitted statistics in {out.dtype} (rows {sl.start}-{sl.stop - 1}). "
+            "Rescale the data first."
+        )
+
+
+def _check_width(est, X: np.ndarray, expected: int, what: str = "X") -> None:
+    if X.shape[1] != expected:
+        raise ValueError(
+            f"{what} has {X.shape[1]} features, but {type(est).__name__} is expecting "
+            f"{expected} features as input."
+        )
+
+
 def rgb_to_gray(image) -> np.ndarray:
     """Luminance of an RGB(A) image (ITU-R BT.709 weights); grey images pass through.
 
@@ -287,15 +341,28 @@ def whiten_images(images, *, f0: float = 0.4, pad: int = 16, normalize: bool = T
     if not (isinstance(pad, Integral) and pad >= 0):
         raise ValueError(f"pad must be a non-negative int; got {pad!r}.")
     out = []
-    for im in _as_image_list(images, image_shape):
+    for i, im in enumerate(_as_image_list(images, image_shape)):
         h, w = im.shape
         q = min(pad, h - 1, w - 1)
+        # The filter is linear: whiten im / peak, so that sums and squares stay
+        # finite for any finite image, and scale back when not normalising.
+        peak = float(np.max(np.abs(im)))
+        unit = peak if peak > 0 else 1.0
+        im = im / unit
         big = np.pad(im - im.mean(), q, mode="reflect") if q > 0 else im - im.mean()
         filt = _olshausen_filter(big.shape, f0)
         white = np.real(np.fft.ifft2(np.fft.fft2(big) * filt))[q:q + h, q:q + w]
         if normalize:
             std = white.std()
             white = white / std if std > 0 else white
+        else:
+            with np.errstate(over="ignore"):
+                white = white * unit
+            if not np.all(np.isfinite(white)):
+                raise ValueError(
+                    f"images[{i}] reach |x| = {peak:.3g}: its whitened values overflow "
+                    "float64 without normalize=True. Rescale the images first."
+                )
         out.append(white)
     return out
 
@@ -380,11 +447,26 @@ class ZCAWhitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     ----------
     epsilon : float, default=1e-2
         Regularisation added to the eigenvalues, as a fraction of their mean;
-        it damps the smallest-variance (noisiest) directions.
+        it damps the smallest-variance (noisiest) directions. With
+        ``epsilon=0`` (or one too small to matter) on data whose covariance is
+        singular (fewer samples than features, constant or collinear
+        features), the directions without variance cannot be whitened: they
+        are set to zero, as by a pseudo-inverse, instead of being amplified by
+        ``1/sqrt(0)``, and a ``UserWarning`` naming ``epsilon`` says so.
     center : bool, default=True
         Subtract the per-feature training mean.
     copy : bool, default=True
         Unused; kept for API symmetry with scikit-learn scalers.
+
+    Notes
+    -----
+    ``fit``, ``transform`` and ``inverse_transform`` work on chunks of rows:
+    besides the output and the ``(n_features, n_features)`` matrices they use
+    about two float64 chunks of memory (``_CHUNK_BYTES`` each), whatever the
+    number of rows. Data so large that their covariance overflows float64
+    (``|x|`` above about ``1e154 / n_features``) are refused with a
+    ``ValueError``; a ``transform`` whose result does not fit in the output's
+    dtype raises a ``ValueError`` instead of returning inf.
 
     Attributes
     ----------
@@ -428,18 +510,48 @@ class ZCAWhitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
-        X64 = X.astype(np.float64)
-        self.mean_ = X64.mean(0) if self.center else np.zeros(X.shape[1])
-        Xc = X64 - self.mean_
-        cov = Xc.T @ Xc / max(X.shape[0] - 1, 1)
+        n, f = X.shape
+        _check_magnitude(self, X, _peak(X), math.sqrt(np.finfo(np.float64).max) / max(f, 1))
+        mean = np.zeros(f)
+        if self.center:
+            for sl in _row_chunks(X):
+                mean += X[sl].sum(0, dtype=np.float64)
+            mean /= n
+        cov = np.zeros((f, f))
+        for sl in _row_chunks(X):
+            Xc = np.subtract(X[sl], mean, dtype=np.float64)
+            cov += Xc.T @ Xc
+            del Xc
+        cov /= max(n - 1, 1)
         evals, evecs = np.linalg.eigh(cov)
+        del cov
         evals = np.clip(evals[::-1], 0.0, None)
         evecs = evecs[:, ::-1]
         eps = self.epsilon * evals.mean() if evals.mean() > 0 else self.epsilon
-        eps = max(eps, np.finfo(np.float64).tiny)
+        # Numerical rank, as numpy.linalg.matrix_rank, relative to the data's own
+        # magnitude too: centring constant data leaves rounding noise of about
+        # eps * |mean|, whose "variance" must not be whitened up to 1.
+        ref = max(float(evals.max()), float(mean @ mean) / max(f, 1))
+        tol = ref * f * np.finfo(np.float64).eps
+        null = evals <= tol
+        if null.any() and eps <= tol:
+            warnings.warn(
+                f"ZCAWhitening: the covariance of X is singular (rank {int((~null).sum())} "
+                f"of {f} features) and epsilon={self.epsilon!r} does not regularise it; "
+                f"the {int(null.sum())} direction(s) without variance are set to zero "
+                "(pseudo-inverse) instead of being amplified. Set epsilon > 0 (the default "
+                "is 1e-2) to regularise them.",
+                UserWarning,
+                stacklevel=2,
+            )
+        root = np.sqrt(evals + eps)
+        inv_root = np.divide(1.0, root, out=np.zeros_like(root), where=~null | (eps > tol))
+        if eps <= tol:
+            root[null] = 0.0
+        self.mean_ = mean
         self.explained_variance_ = evals
-        self.whitening_ = (evecs / np.sqrt(evals + eps)) @ evecs.T
-        self.dewhitening_ = (evecs * np.sqrt(evals + eps)) @ evecs.T
+        self.whitening_ = (evecs * inv_root) @ evecs.T
+        self.dewhitening_ = (evecs * root) @ evecs.T
         return self
 
     def transform(self, X):
@@ -455,7 +567,12 @@ class ZCAWhitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        return ((X - self.mean_) @ self.whitening_).astype(X.dtype, copy=False)
+        out = np.empty(X.shape, dtype=X.dtype)
+        for sl in _row_chunks(X):
+            Xc = np.subtract(X[sl], self.mean_, dtype=np.float64)
+            _store_finite(self, out, sl, Xc @ self.whitening_, "transform")
+            del Xc
+        return out
 
     def inverse_transform(self, X):
         """Undo the whitening.
@@ -472,12 +589,14 @@ class ZCAWhitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         from sklearn.utils import check_array
 
         X = check_array(X, dtype=[np.float64, np.float32])
-        if X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has {X.shape[1]} features, but ZCAWhitening is expecting "
-                f"{self.n_features_in_} features as input."
-            )
-        return (X @ self.dewhitening_ + self.mean_).astype(X.dtype, copy=False)
+        _check_width(self, X, self.n_features_in_)
+        out = np.empty(X.shape, dtype=X.dtype)
+        for sl in _row_chunks(X):
+            Y = X[sl].astype(np.float64) @ self.dewhitening_
+            Y += self.mean_
+            _store_finite(self, out, sl, Y, "inverse_transform")
+            del Y
+        return out
 
 
 class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -495,21 +614,38 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     scale : bool, default=True
         Divide by the standard deviation.
     eps : float, default=1e-8
-        Added to the standard deviation.
+        Added to the standard deviation; must be > 0.
 
     Attributes
     ----------
     mean_, scale_ : float or ndarray of shape (n_features,)
         Learned statistics (``"global"``: scalars; ``"feature"``: per
-        feature; ``"sample"``: not set).
+        feature; ``"sample"``: not set). ``scale_`` is the standard deviation
+        plus ``eps``, or exactly 1 where the training data have no variance.
     n_features_in_ : int
+
+    Notes
+    -----
+    Zero variance: as :class:`sklearn.preprocessing.StandardScaler` does, a
+    statistic without variance (a constant feature with ``"feature"``,
+    constant training data with ``"global"``, a constant row with
+    ``"sample"``) gets the scale 1, so the output is the centred input rather
+    than its division by ``eps`` (1e8 times the input). When *all* the
+    training data are constant, ``fit`` also warns (``UserWarning``): the
+    learned scale carries no information.
+
+    Every method works on chunks of rows (about ``_CHUNK_BYTES`` of float64
+    each), in about two chunks of extra memory besides the output, and
+    computes the statistics without overflow for any finite data. A result
+    that does not fit in the output's dtype raises a ``ValueError`` instead
+    of returning inf.
     """
 
     _parameter_constraints: dict = {
         "method": [StrOptions({"sample", "global", "feature"})],
         "center": ["boolean"],
         "scale": ["boolean"],
-        "eps": [Interval(Real, 0, None, closed="left")],
+        "eps": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, method: str = "global", *, center: bool = True, scale: bool = True,
@@ -524,6 +660,19 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
+    def _check_eps(self) -> None:
+        # Interval(Real) lets booleans and NaN through
+        if isinstance(self.eps, (bool, np.bool_)) or not math.isfinite(self.eps):
+            raise ValueError(
+                f"The 'eps' parameter of PatchNormalizer must be a positive finite float; "
+                f"got {self.eps!r}."
+            )
+
+    @staticmethod
+    def _no_variance(std_s, mean_s):
+        """Where a (peak-scaled) std is zero up to the rounding of the mean."""
+        return std_s <= 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean_s), 1.0)
+
     def fit(self, X, y=None):
         """Learn the statistics (``"global"``, ``"feature"``).
 
@@ -537,24 +686,64 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self : object
         """
         self._validate_params()
-        X = validate_data(self, X, dtype=[np.float64, np.float32]).astype(np.float64)
-        if self.method == "global":
-            self.mean_ = float(X.mean()) if self.center else 0.0
-            self.scale_ = float(np.sqrt(((X - self.mean_) ** 2).mean())) + self.eps \
-                if self.scale else 1.0
-        elif self.method == "feature":
-            self.mean_ = X.mean(0) if self.center else np.zeros(X.shape[1])
-            self.scale_ = np.sqrt(((X - self.mean_) ** 2).mean(0)) + self.eps \
-                if self.scale else np.ones(X.shape[1])
+        self._check_eps()
+        X = validate_data(self, X, dtype=[np.float64, np.float32])
+        if self.method == "sample":
+            return self
+        axis = None if self.method == "global" else 0
+        n = X.shape[0] if axis == 0 else X.size
+        # Statistics of X / peak: finite for any finite data.
+        peak = _peak(X)
+        unit = peak if peak > 0 else 1.0
+        total = 0.0
+        if self.center:
+            for sl in _row_chunks(X):
+                total = total + np.divide(X[sl], unit, dtype=np.float64).sum(axis)
+        mean_s = total / n if self.center else (0.0 if axis is None else np.zeros(X.shape[1]))
+        if self.scale:
+            sq = 0.0
+            for sl in _row_chunks(X):
+                d = np.divide(X[sl], unit, dtype=np.float64)
+                d -= mean_s
+                d *= d
+                sq = sq + d.sum(axis)
+                del d
+            std_s = np.sqrt(sq / n)
+            flat = self._no_variance(std_s, mean_s)
+            scale = np.where(flat, 1.0, std_s * unit + self.eps)
+            if np.all(flat):
+                warnings.warn(
+                    f"PatchNormalizer(method={self.method!r}): the training data are "
+                    "constant (no variance); the scale is set to 1, as StandardScaler does, "
+                    "so transform only subtracts the mean.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        else:
+            scale = 1.0 if axis is None else np.ones(X.shape[1])
+        mean = mean_s * unit
+        if axis is None:
+            self.mean_, self.scale_ = float(mean), float(scale)
+        else:
+            self.mean_, self.scale_ = np.asarray(mean, dtype=np.float64), scale
         return self
 
-    def _stats(self, X):
-        if self.method == "sample":
-            mean = X.mean(1, keepdims=True) if self.center else 0.0
-            scale = np.sqrt(((X - mean) ** 2).mean(1, keepdims=True)) + self.eps \
-                if self.scale else 1.0
-            return mean, scale
-        return self.mean_, self.scale_
+    def _sample_normalize(self, chunk: np.ndarray) -> np.ndarray:
+        """Per-row standardisation of one chunk, in float64, without overflow."""
+        Xs = chunk.astype(np.float64)
+        peak = np.max(np.abs(Xs), axis=1, keepdims=True)
+        peak[peak == 0] = 1.0
+        Xs /= peak
+        mean = Xs.mean(1, keepdims=True) if self.center else np.zeros((len(Xs), 1))
+        Xs -= mean
+        if self.scale:
+            # (x - m) / (s + eps) = (xs - ms) / (ss + eps / peak): scale-free
+            std = np.sqrt((Xs * Xs).mean(1, keepdims=True))
+            flat = self._no_variance(std, mean)
+            Xs /= np.where(flat, 1.0 / peak, std + self.eps / peak)
+        else:
+            Xs *= peak
+        return Xs
 
     def transform(self, X):
         """Standardise ``X``.
@@ -568,12 +757,19 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features), in the dtype of ``X``
         """
         check_is_fitted(self)
+        self._check_eps()
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        X64 = X.astype(np.float64)
-        mean, scale = self._stats(X64)
-        if self.method == "sample" and self.scale:
-            scale = np.where(scale > self.eps, scale, 1.0)
-        return ((X64 - mean) / scale).astype(X.dtype, copy=False)
+        out = np.empty(X.shape, dtype=X.dtype)
+        for sl in _row_chunks(X):
+            if self.method == "sample":
+                Y = self._sample_normalize(X[sl])
+            else:
+                with np.errstate(over="ignore", invalid="ignore"):
+                    Y = np.subtract(X[sl], self.mean_, dtype=np.float64)
+                    Y /= self.scale_
+            _store_finite(self, out, sl, Y, "transform")
+            del Y
+        return out
 
     def inverse_transform(self, X):
         """Undo the standardisation (``"global"`` and ``"feature"`` only).
@@ -595,7 +791,15 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         from sklearn.utils import check_array
 
         X = check_array(X, dtype=[np.float64, np.float32])
-        return (X.astype(np.float64) * self.scale_ + self.mean_).astype(X.dtype, copy=False)
+        _check_width(self, X, self.n_features_in_)
+        out = np.empty(X.shape, dtype=X.dtype)
+        for sl in _row_chunks(X):
+            with np.errstate(over="ignore", invalid="ignore"):
+                Y = np.multiply(X[sl], self.scale_, dtype=np.float64)
+                Y += self.mean_
+            _store_finite(self, out, sl, Y, "inverse_transform")
+            del Y
+        return out
 
 
 # --------------------------------------------------- local contrast normalisation
@@ -726,6 +930,10 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         v = v[:, lo:v.shape[1] - hi, lo:v.shape[2] - hi]
         return v, std
 
+    def _check_magnitude(self, X) -> None:
+        # the local variance squares differences of up to twice the peak
+        _check_magnitude(self, X, _peak(X), math.sqrt(np.finfo(np.float64).max) / 2)
+
     def _chunks(self, X):
         for start in range(0, X.shape[0], _LCN_CHUNK):
             yield start, self._local(X[start:start + _LCN_CHUNK])
@@ -744,6 +952,7 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
+        self._check_magnitude(X)
         total, count = 0.0, 0
         for _, (_, std) in self._chunks(X):
             total += float(std.sum())
@@ -772,10 +981,12 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        self._check_magnitude(X)
         out = np.empty((X.shape[0], self._n_features_out), dtype=X.dtype)
         for start, (v, std) in self._chunks(X):
             np.maximum(std, self.std_floor_, out=std)
-            out[start:start + len(v)] = (v / std).reshape(len(v), -1)
+            _store_finite(self, out, slice(start, start + len(v)),
+                          (v / std).reshape(len(v), -1), "transform")
         return out
 
 

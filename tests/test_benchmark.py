@@ -11,6 +11,18 @@ from skdeepsparse.app.report import render_rst
 from skdeepsparse.cli import main
 from skdeepsparse.metrics import psnr
 
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch):
+    """Missing data are never downloaded in these tests: the mirrors 'refuse' at once."""
+    import skdeepsparse.datasets as ds
+
+    def refuse(*args, **kwargs):
+        raise OSError("no network in the tests")
+
+    monkeypatch.setattr(ds, "_urlopen", refuse, raising=False)
+
+
 # Fast, real-data subset: the scikit-learn peers and raw pixels on the quick budget.
 _FAST = ["raw pixels", "PCA", "MiniBatchDictionaryLearning"]
 
@@ -122,9 +134,83 @@ def test_unknown_budget(tmp_path):
 
 
 def test_missing_data_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="mnist"):
+    with pytest.raises(ValueError, match="mnist"):
         bm.run_benchmark(tmp_path / "nowhere", tmp_path / "out", budget="quick",
                          models=["PCA"], progress=False)
+    assert not (tmp_path / "out").exists()  # no empty output folders
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    with pytest.raises(ValueError) as exc:
+        bm.run_benchmark(tmp_path / "nowhere", tmp_path / "out", budget="quick",
+                         models=["LDA"], device="tpu", fit_repeats=0, progress=False)
+    errors = exc.value.errors
+    assert len(errors) == 5, errors  # model, fit_repeats, device, two datasets
+    assert all("\n" not in e for e in errors)
+    assert not (tmp_path / "out").exists()
+
+
+def _no_unit(*args, **kwargs):
+    raise AssertionError("a unit was computed before the arguments were validated")
+
+
+@pytest.mark.parametrize("device", ["tpu", "meta", "xla", "cuda:99", "cpu:x"])
+def test_cli_bad_device_fails_before_any_unit(data_home, tmp_path, capsys, monkeypatch, device):
+    monkeypatch.setattr(bm, "_main_unit", _no_unit)
+    monkeypatch.setattr(bm, "_sweep_unit", _no_unit)
+    out = tmp_path / "out"
+    code = main(["benchmark", "--quick", "--data-home", str(data_home), "--output-dir", str(out),
+                 "--datasets", "mnist", "--models", "raw pixels", "PCA",
+                 "VarianceRegDictionaryLearner", "--device", device, "--no-progress"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.count("\n") == 1 and f"device={device!r}" in err
+    assert not out.exists()  # no folder, no cache unit
+
+
+def test_cli_output_dir_that_is_a_file(data_home, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(bm, "_main_unit", _no_unit)
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    for out in (target, target / "sub"):
+        code = main(["benchmark", "--quick", "--data-home", str(data_home), "--output-dir",
+                     str(out), "--datasets", "mnist", "--models", "PCA", "--no-progress"])
+        assert code == 2
+        err = capsys.readouterr().err
+        assert "output_dir" in err and "Traceback" not in err
+    assert target.read_text() == "keep me"
+
+
+def test_cli_missing_data_folder(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["benchmark", "--quick", "--data-home", str(tmp_path / "nowhere"),
+                 "--output-dir", str(out), "--models", "PCA", "--no-progress"])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2  # one per dataset
+    assert all(line.startswith("skdeepsparse benchmark: error: ") for line in lines)
+    assert "mnist" in lines[0] and "fashion_mnist" in lines[1]
+    assert not out.exists()
+    with pytest.raises(ValueError, match="mnist"):
+        main(["--debug", "benchmark", "--quick", "--data-home", str(tmp_path / "nowhere"),
+              "--output-dir", str(out), "--models", "PCA", "--no-progress"])
+    assert not out.exists()
+
+
+def test_cli_error_while_running_is_one_line(data_home, tmp_path, capsys, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("the unit\nfailed")
+
+    monkeypatch.setattr(bm, "_main_unit", boom)
+    argv = ["benchmark", "--quick", "--data-home", str(data_home), "--output-dir",
+            str(tmp_path), "--datasets", "mnist", "--models", "PCA", "--no-progress",
+            "--no-sweep"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: the unit failed" in err and "--debug" in err
+    with pytest.raises(RuntimeError, match="failed"):
+        main([*argv, "--debug"])
 
 
 def test_full_budget_uses_paper_sizes_and_valid_parameters():

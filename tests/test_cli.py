@@ -92,3 +92,66 @@ def test_application_uses_only_public_api(path):
                       and node.attr.startswith("_") and not node.attr.startswith("__")
                       and not (isinstance(node.value, ast.Name) and node.value.id == "self")})
     assert not private, (path.name, private)
+
+
+# ------------------------------------------------------------------ misuse
+@pytest.mark.parametrize(
+    "argv, word",
+    [
+        (["demo", "--seed", "-1"], "seed"),
+        (["demo", "--seed", "abc"], "--seed"),
+        (["demo", "--unknown"], "unrecognized"),
+        (["benchmark", "--datasets", "cifar10"], "invalid choice"),
+        (["benchmark", "--fit-repeats", "0"], "--fit-repeats"),
+        (["benchmark", "--transform-repeats", "x"], "--transform-repeats"),
+        (["benchmark", "--quick", "--full"], "not allowed with"),
+        (["benchmark", "--models"], "--models"),
+        ([], "command"),
+        (["train"], "invalid choice"),
+    ],
+)
+def test_usage_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, word):
+    out = tmp_path / "out"
+    try:
+        code = main([*argv, "--output-dir", str(out)] if argv and argv[0] in ("demo", "benchmark")
+                    else argv)
+    except SystemExit as exc:
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and word in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_demo_output_dir_checked_before_any_fit(tmp_path, capsys, monkeypatch):
+    import skdeepsparse.app.demo as demo
+
+    def no_models(quick):
+        raise AssertionError("models built before the arguments were validated")
+
+    monkeypatch.setattr(demo, "demo_models", no_models)
+    target = tmp_path / "file"
+    target.write_text("")
+    assert main(["demo", "--quick", "--output-dir", str(target / "sub"), "--seed", "-3"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and "output_dir" in lines[0] and "seed" in lines[1]
+    for argv in (["--debug", "demo"], ["demo", "--debug"]):
+        with pytest.raises(ValueError, match="seed"):
+            main([*argv, "--seed", "-3", "--output-dir", str(tmp_path / "x")])
+    assert not (tmp_path / "x").exists()
+
+
+def test_demo_error_while_running_leaves_no_folder(tmp_path, capsys, monkeypatch):
+    import skdeepsparse.app.demo as demo
+
+    def failing(quick):
+        def build():
+            raise RuntimeError("cannot build")
+        return {"broken": build}
+
+    monkeypatch.setattr(demo, "demo_models", failing)
+    out = tmp_path / "out"
+    assert main(["demo", "--quick", "--output-dir", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "RuntimeError: cannot build" in err
+    assert not out.exists()

@@ -335,3 +335,148 @@ def test_local_contrast_memory_is_bounded_by_the_chunk(monkeypatch):
     # (the unchunked version peaked at about 113x the input).
     assert peak - out.nbytes < 12 * chunk
     assert peak < 2 * X.nbytes
+
+
+@pytest.mark.parametrize(
+    "est",
+    [ZCAWhitening(), PatchNormalizer("global"), PatchNormalizer("feature"),
+     PatchNormalizer("sample")],
+    ids=["zca", "global", "feature", "sample"],
+)
+def test_row_transformers_memory_is_bounded_by_the_chunk(monkeypatch, est):
+    """fit, transform and inverse_transform use about two float64 chunks besides the output
+    (before chunking: 2-5x the whole input)."""
+    import tracemalloc
+
+    import skdeepsparse.preprocessing as pre
+
+    n_features = 64
+    chunk = 256 * n_features * 8  # one chunk of 256 rows in float64
+    monkeypatch.setattr(pre, "_CHUNK_BYTES", chunk)
+    X = np.random.RandomState(0).rand(20_000, n_features).astype(np.float32)
+    est.fit(X[:500])
+    calls = {"fit": lambda: est.fit(X) and None, "transform": lambda: est.transform(X)}
+    if est.get_params().get("method") != "sample":
+        calls["inverse_transform"] = lambda: est.inverse_transform(X)
+    matrices = 3 * n_features * n_features * 8  # ZCA's covariance and eigenvectors
+    for name, call in calls.items():
+        tracemalloc.start()
+        out = call()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        extra = peak - (0 if out is None else out.nbytes)
+        assert extra < 2.5 * chunk + matrices, (name, extra / chunk)
+        assert extra < 0.1 * X.nbytes, name
+
+
+# ------------------------------------------------- bad input that used to pass silently
+@pytest.mark.parametrize("method", ["global", "feature"])
+def test_patch_normalizer_constant_data_gets_scale_one(method):
+    """As StandardScaler: no variance -> scale 1 (not eps, which gave outputs of 1e8)."""
+    X = np.full((10, 3), 0.7)
+    with pytest.warns(UserWarning, match="constant"):
+        norm = PatchNormalizer(method).fit(X)
+    np.testing.assert_array_equal(norm.scale_, 1.0)
+    Y = norm.transform(X + 1.0)
+    np.testing.assert_allclose(Y, 1.0)
+    np.testing.assert_allclose(norm.inverse_transform(Y), X + 1.0)
+
+
+def test_patch_normalizer_constant_feature_among_others_is_quiet():
+    rng = np.random.RandomState(0)
+    X = rng.rand(30, 4)
+    X[:, 2] = 5.0
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        norm = PatchNormalizer("feature").fit(X)
+    assert norm.scale_[2] == 1.0 and np.all(norm.scale_[[0, 1, 3]] < 1.0)
+    assert np.all(np.isfinite(norm.transform(X + 3.0)))
+
+
+def test_patch_normalizer_sample_constant_rows():
+    X = np.array([[2.0, 2.0, 2.0], [1.0, 2.0, 3.0]], dtype=np.float32)
+    Y = PatchNormalizer("sample").fit_transform(X)
+    np.testing.assert_array_equal(Y[0], 0.0)
+    np.testing.assert_allclose(Y[1].std(), 1.0, rtol=1e-5)
+
+
+@pytest.mark.parametrize("eps", [0, 0.0, -1e-3, float("nan"), float("inf"), True])
+def test_patch_normalizer_eps_must_be_positive(eps):
+    with pytest.raises(ValueError, match="eps"):
+        PatchNormalizer(eps=eps).fit(np.random.RandomState(0).rand(5, 3))
+
+
+@pytest.mark.parametrize("method", ["global", "feature"])
+def test_patch_normalizer_inverse_wrong_width(method):
+    norm = PatchNormalizer(method).fit(np.random.RandomState(0).rand(10, 4))
+    with pytest.raises(ValueError, match="5 features.*expecting 4"):
+        norm.inverse_transform(np.zeros((2, 5)))
+
+
+def test_patch_normalizer_extreme_magnitudes():
+    rng = np.random.RandomState(0)
+    X = rng.rand(50, 6)
+    for big, dtype in ((1e300, np.float64), (1e30, np.float32)):
+        Xb = (X * big).astype(dtype)
+        for method in ("global", "feature", "sample"):
+            Y = PatchNormalizer(method).fit_transform(Xb)
+            assert Y.dtype == dtype and np.all(np.isfinite(Y)), method
+            np.testing.assert_allclose(Y, PatchNormalizer(method).fit_transform(X),
+                                       rtol=1e-4, atol=1e-4)
+    small = PatchNormalizer("global").fit(X)
+    with pytest.raises(ValueError, match="non-finite.*too large"):
+        small.transform(X * 1e308)
+    with pytest.raises(ValueError, match="non-finite"):
+        PatchNormalizer("global").fit(X * 100).inverse_transform(
+            np.full((2, 6), 3e38, dtype=np.float32))
+
+
+def test_zca_rank_deficient_without_epsilon_warns_and_stays_finite():
+    rng = np.random.RandomState(0)
+    X = rng.randn(50, 3) @ rng.randn(3, 6)  # rank 3 in 6 features
+    with pytest.warns(UserWarning, match="rank 3 of 6.*epsilon=0"):
+        zca = ZCAWhitening(epsilon=0.0).fit(X)
+    Y = zca.transform(X)
+    assert np.abs(Y).max() < 100  # was ~1e141
+    # the data's own span is whitened exactly
+    np.testing.assert_allclose(np.linalg.eigvalsh(np.cov(Y.T))[-3:], 1.0, rtol=1e-6)
+    np.testing.assert_allclose(zca.inverse_transform(Y), X, atol=1e-8)
+    # the default epsilon regularises instead: no warning
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ZCAWhitening().fit(X)
+
+
+def test_zca_extreme_magnitudes():
+    rng = np.random.RandomState(0)
+    X = rng.randn(40, 5)
+    with pytest.raises(ValueError, match="Rescale"):
+        ZCAWhitening().fit(X * 1e300)
+    Y = ZCAWhitening().fit_transform((X * 1e30).astype(np.float32))
+    assert Y.dtype == np.float32 and np.all(np.isfinite(Y))
+    zca = ZCAWhitening().fit(X * 1e-3)  # whitening gains of about 1e3
+    with pytest.raises(ValueError, match="non-finite"):
+        zca.transform(X * 1e307)
+
+
+def test_local_contrast_extreme_magnitudes():
+    X = np.random.RandomState(0).rand(4, 100)
+    with pytest.raises(ValueError, match="Rescale"):
+        LocalContrastNormalizer((10, 10), kernel_size=3).fit(X * 1e300)
+    lcn = LocalContrastNormalizer((10, 10), kernel_size=3).fit(X)
+    with pytest.raises(ValueError, match="Rescale"):
+        lcn.transform(X * 1e300)
+    Y = lcn.transform((X * 1e30).astype(np.float32))
+    assert np.all(np.isfinite(Y))
+
+
+def test_whitening_extreme_magnitudes():
+    img = np.random.RandomState(0).rand(16, 16)
+    ref = whiten_images([img])[0]
+    np.testing.assert_allclose(whiten_images([img * 1e300])[0], ref, rtol=1e-6, atol=1e-9)
+    raw = whiten_images([img * 1e300], normalize=False)[0]
+    assert np.all(np.isfinite(raw))

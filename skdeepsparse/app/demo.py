@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .options import UsageError, check_output_dir, check_seed, run_guarded
 from .presets import demo_models
 
 __all__ = ["run_demo", "run_from_args"]
@@ -49,14 +50,23 @@ def run_demo(output_dir: str | Path = "skdeepsparse_demo_output", *, quick: bool
     -------
     list of dict
         One row per model.
+
+    Raises
+    ------
+    skdeepsparse.app.options.UsageError
+        (a ``ValueError``) for an unusable ``output_dir`` or an invalid
+        ``seed``, before anything is computed; ``output_dir`` is created only
+        when the results are written.
     """
     from skdeepsparse.datasets import load_digits_data
     from skdeepsparse.evaluation import linear_probe
     from skdeepsparse.metrics import active_components, code_sparsity, psnr
 
     stream = stream or sys.stdout
+    errors = [e for e in (check_output_dir(output_dir), check_seed(seed)) if e]
+    if errors:
+        raise UsageError(errors)
     out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data = load_digits_data()
     X, y = data.data, data.target
     perm = np.random.RandomState(seed).permutation(len(X))
@@ -91,6 +101,7 @@ def run_demo(output_dir: str | Path = "skdeepsparse_demo_output", *, quick: bool
         print(f"  {name}: done in {elapsed:.1f}s", file=stream)
     table = _markdown_table(rows)
     print("\n" + table, file=stream)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "demo.md").write_text(table + "\n")
     (out / "demo.json").write_text(json.dumps(rows, indent=2))
     _save_atoms(fitted, data.images_shape, out / "atoms.png", stream)
@@ -144,7 +155,16 @@ def _has_components(est) -> bool:
         return False
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the demo from parsed :func:`~skdeepsparse.app.options.add_demo_arguments` options."""
+def _run(args: argparse.Namespace) -> int:
     run_demo(args.output_dir, quick=args.quick, seed=args.seed)
     return 0
+
+
+def run_from_args(args: argparse.Namespace, prog: str = "skdeepsparse demo") -> int:
+    """Run the demo from parsed :func:`~skdeepsparse.app.options.add_demo_arguments` options.
+
+    Returns the exit status: 0, 2 for invalid arguments (one line each on
+    stderr, nothing written), 1 for any other error (one line; the traceback
+    with ``--debug``), 130 when interrupted.
+    """
+    return run_guarded(prog, _run, args)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from .cache import Cache, params_repr, unit_key
-from .options import DATASETS
+from .options import DATASETS, UsageError, check_device, check_output_dir, run_guarded
 from .options import add_benchmark_arguments as add_arguments
 from .presets import BUDGETS, ModelSpec, benchmark_models
 from .report import DATASET_TITLES, SMALL, plots, render_markdown
@@ -161,34 +161,27 @@ def run_benchmark(
     -------
     dict
         What ``results.json`` holds.
+
+    Raises
+    ------
+    skdeepsparse.app.options.UsageError
+        (a ``ValueError``) listing every invalid argument, unknown model, bad
+        device, unusable output folder and missing or corrupt dataset, before
+        anything is computed or written (no folder, no cache file).
     """
     from tqdm.auto import tqdm
 
     stream = stream or sys.stdout
-    specs = benchmark_models(budget, device)
-    if models is not None:
-        unknown = sorted(set(models) - set(specs))
-        if unknown:
-            raise ValueError(f"unknown model(s) {unknown}; choose from {list(specs)}.")
-        specs = {k: v for k, v in specs.items() if k in models}
-    for pname, val in (("fit_repeats", fit_repeats), ("transform_repeats", transform_repeats)):
-        if not isinstance(val, int) or val < 1:
-            raise ValueError(f"{pname} must be an integer >= 1, got {val!r}.")
-    bad = sorted(set(datasets) - set(DATASETS))
-    if bad or not datasets:
-        raise ValueError(f"datasets must be among {list(DATASETS)}, got {list(datasets)}.")
-    cfg = BUDGETS[budget]
-    protocol = {"budget": budget, "n_train": cfg["n_train"], "n_test": cfg["n_test"],
-                "labels": list(cfg["labels"]), "n_seeds": cfg["n_seeds"],
-                "noise": list(cfg["noise"]), "fit_repeats": fit_repeats,
-                "fit_repeat_budget_s": fit_repeat_budget_s,
-                "transform_repeats": transform_repeats}
+    specs, datasets, protocol, loaded = _validate_run(
+        data_home, output_dir, budget=budget, datasets=datasets, models=models, device=device,
+        fit_repeats=fit_repeats, fit_repeat_budget_s=fit_repeat_budget_s,
+        transform_repeats=transform_repeats)
+    # Everything is valid and the data are loaded: only now is anything written.
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = Cache(out / "cache" if use_cache else None)
     units = _plan(specs, datasets, sweep)
     results: dict = {ds: {"main": {}, "sweep": {}} for ds in datasets}
-    loaded: dict[str, tuple] = {}
     t_start = time.perf_counter()
     n_computed = 0
     bar = tqdm(units, desc="benchmark", unit="fit", disable=not progress, file=stream)
@@ -208,8 +201,6 @@ def run_benchmark(
                 res = {k: main_res[k] for k in ("psnr_db", "pct_zeros", "pct_small",
                                                 "active_components", "n_components", "fit_s")}
             elif res is None:
-                if ds not in loaded:
-                    loaded[ds] = load(ds, data_home, cfg["n_train"], cfg["n_test"])
                 unit = _main_unit if kind == "main" else _sweep_unit
                 t_unit = time.perf_counter()
                 res = unit(est, loaded[ds], protocol)
@@ -253,20 +244,82 @@ def run_benchmark(
     return payload
 
 
+def _validate_run(data_home, output_dir, *, budget, datasets, models, device, fit_repeats,
+                  fit_repeat_budget_s, transform_repeats):
+    """Check every argument and load the data, before anything is computed or written.
+
+    Returns the model specs, the datasets, the protocol and the loaded data; raises
+    :class:`~skdeepsparse.app.options.UsageError` listing every problem.
+    """
+    try:
+        specs = benchmark_models(budget, device)
+    except ValueError as exc:  # the budget
+        raise UsageError([exc]) from None
+    errors = []
+    if isinstance(models, str):
+        models = [models]
+    if models is not None:
+        unknown = sorted(set(models) - set(specs))
+        if unknown:
+            errors.append(f"unknown model(s) {unknown}; choose from {list(specs)}.")
+        elif not models:
+            errors.append(f"models is empty; choose from {list(specs)}.")
+        specs = {k: v for k, v in specs.items() if k in models}
+    for pname, val in (("fit_repeats", fit_repeats), ("transform_repeats", transform_repeats)):
+        if isinstance(val, bool) or not isinstance(val, int) or val < 1:
+            errors.append(f"{pname} must be an integer >= 1, got {val!r}.")
+    if (isinstance(fit_repeat_budget_s, bool) or not isinstance(fit_repeat_budget_s, (int, float))
+            or not 0 <= fit_repeat_budget_s < float("inf")):
+        errors.append(f"fit_repeat_budget_s must be a finite number >= 0, got "
+                      f"{fit_repeat_budget_s!r}.")
+    if isinstance(datasets, str):
+        datasets = [datasets]
+    datasets = list(datasets)
+    bad = sorted(set(datasets) - set(DATASETS))
+    if bad or not datasets:
+        errors.append(f"datasets must be among {list(DATASETS)}, got {datasets}.")
+    for problem in (check_device(device), check_output_dir(output_dir)):
+        if problem:
+            errors.append(problem)
+    cfg = BUDGETS[budget]
+    loaded: dict[str, tuple] = {}
+    for ds in dict.fromkeys(d for d in datasets if d in DATASETS):
+        try:
+            loaded[ds] = load(ds, data_home, cfg["n_train"], cfg["n_test"])
+        except (OSError, ValueError) as exc:
+            errors.append(str(exc))  # the loaders' messages name the file
+    if errors:
+        raise UsageError(errors)
+    protocol = {"budget": budget, "n_train": cfg["n_train"], "n_test": cfg["n_test"],
+                "labels": list(cfg["labels"]), "n_seeds": cfg["n_seeds"],
+                "noise": list(cfg["noise"]), "fit_repeats": fit_repeats,
+                "fit_repeat_budget_s": fit_repeat_budget_s,
+                "transform_repeats": transform_repeats}
+    return specs, datasets, protocol, loaded
+
+
 # ----------------------------------------------------------------------------- command line
 
 
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the suite from parsed :func:`add_arguments` options."""
+def _run(args: argparse.Namespace) -> int:
     budget = "full" if args.full else "quick" if args.quick else "cpu"
-    try:
-        run_benchmark(args.data_home, args.output_dir, budget=budget, datasets=args.datasets,
-                      models=args.models, sweep=not args.no_sweep, device=args.device,
-                      fit_repeats=args.fit_repeats, transform_repeats=args.transform_repeats,
-                      use_cache=not args.no_cache, progress=not args.no_progress)
-    except KeyboardInterrupt:
-        return 130
+    run_benchmark(args.data_home, args.output_dir, budget=budget, datasets=args.datasets,
+                  models=args.models, sweep=not args.no_sweep, device=args.device,
+                  fit_repeats=args.fit_repeats, transform_repeats=args.transform_repeats,
+                  use_cache=not args.no_cache, progress=not args.no_progress)
     return 0
+
+
+def run_from_args(args: argparse.Namespace, prog: str = "skdeepsparse benchmark") -> int:
+    """Run the suite from parsed :func:`add_arguments` options; return the exit status.
+
+    Every argument is checked, and the data loaded, before anything is computed
+    or written: an invalid run prints one line per problem to stderr and
+    returns 2, leaving no folder or cache file behind. Any other error prints
+    one line and returns 1 (``--debug``: the traceback); an interrupt returns
+    130.
+    """
+    return run_guarded(prog, _run, args)
 
 
 def main(argv: list[str] | None = None) -> int:
