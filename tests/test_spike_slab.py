@@ -376,3 +376,141 @@ def test_mnist_annealed_sparser_than_dense_and_denoises(mnist_small):
     noisy = (Xt + 0.5 * rng.standard_normal(Xt.shape)).astype(np.float32)
     denoised = sparse.inverse_transform(sparse.transform(noisy))
     assert psnr(Xt, denoised) > psnr(Xt, noisy) + 5.0
+
+
+# ------------------------------------------- analytic gradient, fast inference
+@pytest.mark.parametrize("hidden", [(), (24,), (24, 12)])
+@pytest.mark.parametrize("activation", ["sigmoid", "identity"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_analytic_energy_gradient_matches_autograd(digits, hidden, activation, dtype):
+    """The hand-written backward through Linear-ReLU-...-Linear(-sigmoid) is autograd's."""
+    X = digits[0][:120].astype(dtype)
+    est = small(decoder_hidden_sizes=hidden, output_activation=activation, max_epochs=2,
+                inference_steps=3).fit(X)
+    Xt = torch.tensor(X[:40])
+    z = torch.tensor(np.random.RandomState(0).standard_normal((40, 16)), dtype=Xt.dtype)
+    layers = est._mlp_layers()
+    assert layers is not None and len(layers) == len(hidden) + 1
+    got = est._mlp_energy_grad(layers, Xt, z)
+    want = est._energy_grad(Xt, z)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    torch.testing.assert_close(got, want, rtol=tol, atol=tol * float(want.abs().max()))
+
+
+def test_analytic_and_autograd_inference_agree(fitted, digits):
+    X = digits[0][400:460]
+    est = copy.deepcopy(fitted)
+    Z = est.transform(X)
+    est._analytic_gradient = False
+    assert est._mlp_layers() is None
+    np.testing.assert_allclose(est.transform(X), Z, rtol=1e-4, atol=1e-6)
+
+
+def test_inference_momentum(fitted, digits):
+    X = digits[0][400:460]
+    est = copy.deepcopy(fitted)
+    Z0 = est.transform(X)
+    np.testing.assert_array_equal(est.set_params(inference_momentum=0.0).transform(X), Z0)
+    Zm = est.set_params(inference_momentum=0.8).transform(X)
+    assert not np.allclose(Zm, Z0)
+    np.testing.assert_array_equal(est.transform(X), Zm)  # deterministic
+    # Nesterov steps written out: y = z + mu (z - z_prev); z_new = y + step * grad log p(y)
+    est.set_params(transform_inference_steps=3, transform_alpha=0.05)
+    Xt = torch.tensor(X)
+    z_prev = z = torch.zeros(len(X), est.n_components)
+    for _ in range(3):
+        y = z + 0.8 * (z - z_prev)
+        grad = spike_slab_score(y, 0.05, est.spike_std, est.slab_std) - est._energy_grad(Xt, y)
+        z_prev, z = z, y + 0.5 * est.langevin_step_size**2 * grad
+    np.testing.assert_allclose(est.transform(X), z.numpy(), rtol=1e-4, atol=1e-6)
+
+
+# ------------------------------------------------ identifiable code scale
+@pytest.mark.parametrize("decoder", ["mlp", "conv"])
+def test_decoder_column_norm_is_kept(digits, decoder):
+    X = digits[0][:200]
+    kw = dict(decoder="conv", image_shape=(8, 8), decoder_hidden_sizes=(8, 4)) \
+        if decoder == "conv" else {}
+    est = small(decoder_column_norm=0.5, max_epochs=2, **kw).fit(X)
+    net = est.module_.net
+    W = (net.fc if decoder == "conv" else net[0]).weight.detach()
+    assert W.shape[1] == est.n_components
+    torch.testing.assert_close(W.norm(dim=0), torch.full((est.n_components,), 0.5))
+    free = small(max_epochs=2, **kw).fit(X)
+    Wf = (free.module_.net.fc if decoder == "conv" else free.module_.net[0]).weight
+    assert not torch.allclose(Wf.detach().norm(dim=0), torch.full((16,), 0.5), atol=1e-3)
+    # an architecture constant: changing it after fit is refused
+    with pytest.raises(ValueError, match="decoder_column_norm"):
+        copy.deepcopy(est).set_params(decoder_column_norm=1.0).transform(X)
+
+
+def test_spike_threshold_and_exact_zeros(fitted, digits):
+    est = copy.deepcopy(fitted).set_params(transform_alpha=0.01)
+    thr = est._spike_threshold(0.01)
+    # the crossover of the two weighted components
+    a, s, S = 0.01, est.spike_std, est.slab_std
+    slab = a * math.exp(-thr**2 / (2 * S**2)) / S
+    spike = (1 - a) * math.exp(-thr**2 / (2 * s**2)) / s
+    assert slab == pytest.approx(spike, rel=1e-9)
+    assert thr == pytest.approx(math.sqrt(2 * math.log(0.99 * 10 / 0.01) / 99))
+    assert est._spike_threshold(1.0) == 0.0  # dense prior: nothing is zeroed
+    X = digits[0][400:460]
+    Z = est.transform(X)
+    Zs = est.transform(X, hard_threshold="spike")
+    small_codes = np.abs(Z) <= thr
+    assert small_codes.any()
+    assert np.all(Zs[small_codes] == 0)
+    np.testing.assert_array_equal(Zs[~small_codes], Z[~small_codes])
+    np.testing.assert_array_equal(est.set_params(transform_threshold="spike").transform(X), Zs)
+    with pytest.raises(ValueError, match="hard_threshold"):
+        est.transform(X, hard_threshold="slab")
+
+
+def test_decoder_column_norm_per_layer(digits):
+    X = digits[0][:150]
+    est = small(decoder_hidden_sizes=(32, 24), decoder_column_norm=(1.0, None, 3.0),
+                max_epochs=2).fit(X)
+    W1, W2, W3 = (m.weight.detach() for m in est.module_.net if isinstance(m, torch.nn.Linear))
+    torch.testing.assert_close(W1.norm(dim=0), torch.ones(16))
+    torch.testing.assert_close(W3.norm(dim=0), torch.full((24,), 3.0))
+    assert not torch.allclose(W2.norm(dim=0), W2.norm(dim=0)[0].expand(32))
+    # a float fixes every layer's columns
+    est = small(decoder_hidden_sizes=(32,), decoder_column_norm=2.0, max_epochs=1).fit(X)
+    for m in est.module_.net:
+        if isinstance(m, torch.nn.Linear):
+            torch.testing.assert_close(m.weight.detach().norm(dim=0),
+                                       torch.full((m.weight.shape[1],), 2.0))
+    with pytest.raises(ValueError, match="decoder_column_norm"):
+        small(decoder_hidden_sizes=(32,), decoder_column_norm=(1.0,)).fit(X)
+    with pytest.raises(ValueError, match="decoder_column_norm"):
+        small(decoder_hidden_sizes=(32,), decoder_column_norm=(1.0, -2.0)).fit(X)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"decoder_column_norm": 0.0}, "decoder_column_norm"),
+    ({"inference_momentum": 1.0}, "inference_momentum"),
+    ({"transform_threshold": "slab"}, "transform_threshold"),
+])
+def test_bad_new_parameters(digits, params, match):
+    with pytest.raises(ValueError, match=match):
+        small(**params).fit(digits[0][:50])
+
+
+@pytest.mark.slow
+def test_mnist_exact_zeros_keep_reconstruction(mnist_small):
+    """With an identifiable code scale, the codes the prior assigns to the spike are
+    set to exactly zero at a cost of at most 1 dB of test PSNR (real MNIST)."""
+    X, _, Xt, _ = mnist_small
+    est = SpikeSlabGenerator(
+        n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01, max_epochs=8,
+        alpha_warmup_epochs=2, alpha_decay=0.5, decoder_column_norm=(1.0, 3.0),
+        langevin_step_size=0.15, inference_steps=10, inference_momentum=0.8,
+        transform_alpha=0.01, device="cpu", random_state=0).fit(X)
+    Z = est.transform(Xt)
+    Zs = est.transform(Xt, hard_threshold="spike")
+    full = psnr(Xt, est.inverse_transform(Z))
+    zeroed = psnr(Xt, est.inverse_transform(Zs))
+    mean_image = psnr(Xt, np.repeat(X.mean(0, keepdims=True), len(Xt), 0))
+    assert full > mean_image + 4.0  # a real reconstruction
+    assert np.mean(Zs == 0) > 0.6  # mostly exact zeros
+    assert zeroed >= full - 1.0  # the stated margin
