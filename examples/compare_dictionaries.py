@@ -12,8 +12,6 @@ MNIST images and saves their first 64 atoms side by side to
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from sklearn.decomposition import MiniBatchDictionaryLearning
 
@@ -21,8 +19,9 @@ from skdeepsparse import SVAETransformer, ThresholdedVAE, VarianceRegDictionaryL
 from skdeepsparse.datasets import load_mnist
 from skdeepsparse.metrics import code_sparsity, psnr
 
-DATA = os.environ.get("SKDEEPSPARSE_DATA",
-                      str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+# data_home=None: $SKDEEPSPARSE_DATA, else ~/skdeepsparse_data; missing MNIST files
+# are downloaded there (checked against their SHA-256).
+DATA = None
 
 
 def main(argv=None):

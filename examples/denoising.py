@@ -13,8 +13,6 @@ inputs and reconstructions to ``denoising.png``.
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 import numpy as np
 
@@ -22,8 +20,9 @@ from skdeepsparse import SpikeSlabGenerator, SVAETransformer, VarianceRegDiction
 from skdeepsparse.datasets import load_mnist
 from skdeepsparse.evaluation import denoising_scores
 
-DATA = os.environ.get("SKDEEPSPARSE_DATA",
-                      str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+# data_home=None: $SKDEEPSPARSE_DATA, else ~/skdeepsparse_data; missing MNIST files
+# are downloaded there (checked against their SHA-256).
+DATA = None
 
 
 def main(argv=None):

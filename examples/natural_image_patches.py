@@ -12,14 +12,13 @@ filters, and saves both filter grids to ``patch_filters.png``.
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from skdeepsparse import SVAETransformer
 from skdeepsparse.preprocessing import load_natural_image_patches
 
-DATA = os.environ.get("SKDEEPSPARSE_DATA",
-                      str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+# data_home=None: $SKDEEPSPARSE_DATA, else ~/skdeepsparse_data (natural_images/ there,
+# or the images that ship with scikit-learn).
+DATA = None
 
 
 def main(argv=None):

@@ -12,16 +12,15 @@ Saves the learned atoms to ``vdl_atoms.png``.
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from skdeepsparse import VarianceRegDictionaryLearner
 from skdeepsparse.datasets import load_mnist
 from skdeepsparse.evaluation import linear_probe
 from skdeepsparse.plotting import plot_atoms
 
-DATA = os.environ.get("SKDEEPSPARSE_DATA", str(Path(__file__).resolve().parents[2] / "shared"
-                                               / "data"))
+# data_home=None: $SKDEEPSPARSE_DATA, else ~/skdeepsparse_data; missing MNIST files
+# are downloaded there (checked against their SHA-256).
+DATA = None
 
 
 def main(argv=None):

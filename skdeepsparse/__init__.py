@@ -11,6 +11,9 @@ _LAZY = {
     "VarianceRegDictionaryLearner": "variance_reg",
     "sparse_encode": "_sparse_coding",
     "TrainingDivergedError": "exceptions",
+    "set_config": "_config",
+    "get_config": "_config",
+    "config_context": "_config",
 }
 
 __all__ = [
@@ -20,6 +23,9 @@ __all__ = [
     "VarianceRegDictionaryLearner",
     "sparse_encode",
     "TrainingDivergedError",
+    "set_config",
+    "get_config",
+    "config_context",
     "__version__",
 ]
 

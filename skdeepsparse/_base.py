@@ -4,14 +4,19 @@ Every model of skdeepsparse derives from :class:`BaseSparseEstimator`, which own
 all scikit-learn and training plumbing: input validation, dtype handling, device
 resolution, seeding, standardisation, mini-batching, optimizers and their
 learning-rate schedules, the validation split with restore-best and early
-stopping, ``history_``, ``partial_fit``, ``warm_start``, progress bars,
-divergence detection, batched ``transform`` and pickling. A model subclass only
-supplies its mathematics through a handful of hooks (see the class docstring).
+stopping (on the validation or the training loss) with a
+``ConvergenceWarning`` when the budget runs out, ``history_``,
+``partial_fit``, ``warm_start``, progress bars and the ``skdeepsparse``
+logger, divergence detection, the input-scale check, the thread limit of
+:func:`skdeepsparse.set_config`, batched ``transform`` and pickling. A model
+subclass only supplies its mathematics through a handful of hooks (see the
+class docstring).
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import time
 import warnings
@@ -22,13 +27,25 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._config import _thread_limit
+from ._sklearn_compat import Interval, StrOptions
 from .exceptions import TrainingDivergedError
 
 __all__ = ["BaseSparseEstimator", "resolve_device"]
+
+# Training messages (early stopping, per-epoch records) go to this logger, a
+# child of the "skdeepsparse" logger: configure that one to see them.
+logger = logging.getLogger(__name__)
+
+# For ``_input_scale = "<name of a std parameter>"``: the data's root-mean-square
+# may be at most this many times larger or smaller than that std (in data units)
+# before the fit warns. Pixels in [0, 1] (RMS 0.3-0.4) or standardised features
+# (RMS 1) against the defaults 0.14-0.3 are 1-8x; 0..16 pixels are 25-60x.
+_SCALE_RATIO_LIMIT = 20.0
 
 # Rows per chunk in transform / inverse_transform / score: bounds memory for any
 # n_samples while keeping the matrix products large enough to be efficient.
@@ -148,6 +165,18 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     those that rebuild the optimizers. Any other changed parameter is refused
     by ``warm_start``, ``partial_fit`` and ``transform`` with a clear error.
     ``_default_optimizer`` and ``_default_learning_rate`` resolve ``"auto"``.
+    ``_input_scale`` says what scale of data the model's likelihood needs,
+    checked by ``fit`` and the first ``partial_fit`` (one mechanism for every
+    estimator): ``None`` (the model standardises the data itself, or any
+    scale works), ``(low, high)`` (the likelihood needs data within that
+    range, e.g. ``(0.0, 1.0)`` under a sigmoid output), or the name of the
+    parameter that fixes the likelihood's standard deviation in data units
+    (e.g. ``"likelihood_std"``): when that parameter is a number (not
+    ``"auto"``), data whose root-mean-square is more than
+    ``_SCALE_RATIO_LIMIT`` times larger or smaller than it are far from the
+    scale the likelihood assumes. Data that do not fit get a ``UserWarning``
+    naming the observed range; ``_input_scale`` may be a property when it
+    depends on a parameter.
     """
 
     _parameter_constraints: dict = {
@@ -181,6 +210,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     _default_learning_rate = 1e-3
     # The smallest batch the model's mathematics accepts (batch statistics).
     _min_batch_size = 1
+    # The scale of data the likelihood needs (see the class docstring).
+    _input_scale: tuple[float, float] | str | None = None
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -255,6 +286,15 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def fit(self, X, y=None):
         """Fit the model on ``X``.
 
+        Training runs for ``max_epochs`` epochs, or stops earlier when
+        ``n_iter_no_change`` is set and the monitored loss (the validation
+        loss when ``validation_fraction > 0``, else the training loss) has not
+        improved by more than ``tol`` (relative) for that many epochs. When
+        ``n_iter_no_change`` is set and ``max_epochs`` runs out first, a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says so; without
+        ``n_iter_no_change`` the epoch budget is the stopping rule and no
+        warning is given.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -269,13 +309,14 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         self._validate_params()
         warm = self.warm_start and self.__sklearn_is_fitted__()
-        with self._transaction():
+        with _thread_limit(), self._transaction():
             if warm:
                 self._prepare_continuation()
             X = self._validate_X(X, reset=not warm)
             self._check_data_scale(X)
             self._check_common_params()
             self._check_params(X)
+            self._check_input_scale(X)
             if not warm:
                 self._initialize(X)
             self._fit_epochs(X, self.max_epochs, use_validation=True)
@@ -286,6 +327,10 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """Update the model with one pass over ``X`` in mini-batches.
 
         The first call builds the model; later calls continue training it.
+        Every call appends one record to ``history_`` and counts one epoch in
+        ``n_iter_``; with ``verbose`` it shows a progress bar over the
+        mini-batches. No data are held out and ``n_iter_no_change`` does not
+        apply: the caller decides how many passes to make.
 
         Parameters
         ----------
@@ -301,7 +346,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         self._validate_params()
         first = not self.__sklearn_is_fitted__()
-        with self._transaction():
+        with _thread_limit(), self._transaction():
             if not first:
                 self._prepare_continuation()
             X = self._validate_X(X, reset=first)
@@ -309,6 +354,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             self._check_common_params()
             self._check_params(X)
             if first:
+                self._check_input_scale(X)
                 self._initialize(X)
             self._fit_epochs(X, 1, use_validation=False, partial=True)
             self._on_fit_end(X)
@@ -355,10 +401,12 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data to score.
 
         Returns
         -------
         scores : ndarray of shape (n_samples,)
+            The model's score of each sample (its own docstring says which).
         """
         X = self._check_fitted_input(X)
         out = self._map_batches(X, self._score_samples_batch, None)
@@ -374,11 +422,14 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+            Data to score.
         y : Ignored
+            Not used, present for API consistency.
 
         Returns
         -------
         score : float
+            Mean of :meth:`score_samples`.
         """
         return float(np.mean(self.score_samples(X)))
 
@@ -454,6 +505,46 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 f"{X.shape[1]} features). Rescale the data (e.g. with StandardScaler) first."
             )
 
+    def _check_input_scale(self, X: np.ndarray) -> None:
+        """Warn when the data are not on the scale the model's likelihood needs."""
+        need = self._input_scale
+        if need is None or X.size == 0:
+            return
+        name = type(self).__name__
+        lo, hi = float(X.min()), float(X.max())
+        if isinstance(need, str):
+            std = getattr(self, need)
+            if not isinstance(std, Real) or isinstance(std, bool):
+                return  # "auto": the model scales it to the data
+            peak = max(abs(lo), abs(hi))
+            # Divide by the peak before squaring: no overflow for any finite data.
+            rms = (peak * math.sqrt(float(np.mean(np.square(X / peak, dtype=np.float64))))
+                   if peak > 0 else 0.0)
+            ratio = rms / float(std)
+            if not 1 / _SCALE_RATIO_LIMIT <= ratio <= _SCALE_RATIO_LIMIT:
+                warnings.warn(
+                    f"{name}: {need}={float(std):g} is a standard deviation in data units, "
+                    f"but these data range over [{lo:.4g}, {hi:.4g}] with root-mean-square "
+                    f"{rms:.4g}, {ratio:.3g} times that: far (more than "
+                    f"{_SCALE_RATIO_LIMIT:g}x) from the scale the likelihood assumes, so the "
+                    f"fit will be poor. Rescale the data (e.g. MinMaxScaler to [0, 1], or "
+                    f"StandardScaler) or set {need} to match.",
+                    UserWarning, stacklevel=3,
+                )
+            return
+        low, high = need
+        slack = 1e-6 * max(high - low, 1.0)
+        if lo < low - slack or hi > high + slack:
+            warnings.warn(
+                f"{name}: the likelihood of this model needs data in [{low:g}, {high:g}] "
+                f"({self._input_scale_reason or 'its output range'}), but these data range "
+                f"over [{lo:.4g}, {hi:.4g}]. Rescale them first (e.g. MinMaxScaler) or "
+                "the fit will be poor.",
+                UserWarning, stacklevel=3,
+            )
+
+    _input_scale_reason = ""
+
     def _check_output_finite(self, out: np.ndarray, method: str, what: str) -> None:
         if not np.isfinite(out).all():
             raise ValueError(
@@ -521,7 +612,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         n = X.shape[0]
         shape = (n,) if out_dim is None else (n, out_dim)
         out = np.empty(shape, dtype=X.dtype)
-        with torch.no_grad():
+        with _thread_limit(), torch.no_grad():
             for start in range(0, n, _TRANSFORM_CHUNK):
                 stop = min(start + _TRANSFORM_CHUNK, n)
                 res = fn(self._to_tensor(X[start:stop]))
@@ -683,13 +774,23 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self._start_one_cycle(n_epochs * steps_per_epoch, partial)
         self._prepare_training(X, partial)
         X_val = X[val_idx] if val_idx is not None else None
+        name = type(self).__name__
+        # Early stopping monitors the validation loss when data are held out,
+        # else the training loss (as scikit-learn's MLP does); partial_fit
+        # makes one pass whatever the losses say.
+        monitor = None if partial else ("val_loss" if X_val is not None else "loss")
         best_loss, best_state, best_epoch, stale = math.inf, None, None, 0
+        monitored_best, stopped = math.inf, False
         last_state = self._state_snapshot()
-        bar = None
-        if self.verbose and not partial:
+        bar = batch_bar = None
+        if self.verbose:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=n_epochs, desc=type(self).__name__, unit="epoch")
+            if partial:
+                batch_bar = tqdm(total=steps_per_epoch, unit="batch", leave=self.verbose > 1,
+                                 desc=f"{name}.partial_fit (epoch {self.n_iter_})")
+            else:
+                bar = tqdm(total=n_epochs, desc=name, unit="epoch")
         completed = 0
         self.module_.train()
         try:
@@ -706,6 +807,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                     for k, v in stats.items():
                         v = v.detach() if isinstance(v, torch.Tensor) else v
                         sums[k] = sums.get(k, 0.0) + v
+                    if batch_bar is not None:
+                        batch_bar.update(1)
                 # One host sync per epoch: values stay on the device until here.
                 record = {k: float(v) / len(batches) for k, v in sums.items()}
                 record["lr"] = float(self._optimizers[0].param_groups[0]["lr"])
@@ -725,26 +828,35 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 self._on_epoch_end(epoch)
                 self.n_iter_ += 1
                 completed += 1
-                if not partial:
-                    self.history_.append(record)
+                self.history_.append(record)
                 last_state = self._state_snapshot()
+                shown = {k: f"{record[k]:.4g}" for k in ("loss", "val_loss") if k in record}
+                logger.debug("%s epoch %d: %s", name, epoch, shown)
                 if bar is not None:
-                    bar.set_postfix({k: f"{record[k]:.4g}" for k in ("loss", "val_loss")
-                                     if k in record})
+                    bar.set_postfix(shown)
                     bar.update(1)
+                if batch_bar is not None:
+                    batch_bar.set_postfix(shown)
                 if X_val is not None:
-                    improved = best_state is None or (
-                        record["val_loss"] < best_loss - self.tol * abs(best_loss)
-                    )
-                    if improved:
-                        best_loss, best_state, best_epoch, stale = (
-                            record["val_loss"], last_state, epoch, 0)
+                    if best_state is None or record["val_loss"] < best_loss:
+                        best_loss, best_state, best_epoch = record["val_loss"], last_state, epoch
+                if monitor is not None:
+                    value = record[monitor]
+                    if not math.isfinite(monitored_best) or (
+                            value < monitored_best - self.tol * abs(monitored_best)):
+                        stale = 0
                     else:
                         stale += 1
+                    monitored_best = min(monitored_best, value)
                     if self.n_iter_no_change is not None and stale >= self.n_iter_no_change:
-                        if self.verbose:
-                            print(f"Early stopping after epoch {epoch}: no validation "
-                                  f"improvement in {stale} epochs.")
+                        stopped = True
+                        what = "validation" if monitor == "val_loss" else "training"
+                        msg = (f"{name}: early stopping after epoch {epoch}: no {what} loss "
+                               f"improvement of more than tol={self.tol:g} (relative) in "
+                               f"{stale} epochs.")
+                        logger.info(msg)
+                        if bar is not None:
+                            bar.set_postfix({**shown, "stopped": f"epoch {epoch}"})
                         break
         except KeyboardInterrupt:
             if completed == 0:
@@ -763,12 +875,23 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             self._batch_rows = None
             self._step_scheduler = None
             self.module_.eval()
-            if bar is not None:
-                bar.close()
+            for b in (bar, batch_bar):
+                if b is not None:
+                    b.close()
         if best_state is not None:
             self.module_.load_state_dict(best_state)
             self.best_epoch_ = best_epoch
             self.best_validation_loss_ = best_loss
+        if (monitor is not None and self.n_iter_no_change is not None and not stopped
+                and completed == n_epochs):
+            what = "validation" if monitor == "val_loss" else "training"
+            warnings.warn(
+                f"{name}: max_epochs={n_epochs} reached while the {what} loss was still "
+                f"improving by more than tol={self.tol:g} (relative) within "
+                f"n_iter_no_change={self.n_iter_no_change} epochs. Increase max_epochs "
+                "(or tol) to let it converge.",
+                ConvergenceWarning, stacklevel=3,
+            )
 
     def _check_finite(self, record: dict, epoch: int) -> None:
         bad = [k for k, v in record.items() if not math.isfinite(v)]

@@ -43,9 +43,19 @@ batch_size : int, default=%(batch_size)r
         Share of ``fit`` data held out to keep the epoch with the best
         validation loss; 0 disables it.
     n_iter_no_change : int or None, default=None
-        Stop when the validation loss has not improved for that many epochs.
+        Stop ``fit`` when the monitored loss has not improved by more than
+        ``tol`` for that many epochs: the validation loss when
+        ``validation_fraction`` holds data out, else the mean training loss of
+        the epoch (as scikit-learn's ``MLPRegressor`` does). When
+        ``max_epochs`` runs out first, a
+        :class:`~sklearn.exceptions.ConvergenceWarning` says so. ``None``
+        trains for exactly ``max_epochs`` epochs (a fixed budget, no warning).
+        ``partial_fit`` ignores it. A model whose training loss changes
+        meaning during training (an annealed prior) should monitor a
+        validation loss instead.
     tol : float, default=0.0
-        Relative improvement that counts for ``n_iter_no_change``.
+        Relative improvement that counts for ``n_iter_no_change``: the loss
+        must fall below ``best - tol * abs(best)``.
     shuffle : bool, default=True
         Shuffle the data every epoch.
     warm_start : bool, default=False
@@ -59,7 +69,10 @@ batch_size : int, default=%(batch_size)r
         Seeds initialisation, splitting, shuffling and every random draw of
         the model (never the global seed).
     verbose : int, default=0
-        Show a progress bar."""
+        Show a progress bar (``tqdm``) over the epochs of ``fit``, or over
+        the mini-batches of a ``partial_fit`` call (kept on screen when
+        ``verbose > 1``). Messages such as early stopping go to the
+        ``"skdeepsparse"`` :mod:`logging` logger whatever ``verbose`` is."""
 
 _DEFAULTS = {
     "optimizer": "adam", "learning_rate": 1e-3, "adam_betas": (0.9, 0.999),

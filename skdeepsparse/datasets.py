@@ -2,14 +2,20 @@
 
 The IDX loaders read the original gzip files from ``data_home`` (default: the
 ``SKDEEPSPARSE_DATA`` environment variable, then ``~/skdeepsparse_data``).
-Nothing is downloaded: when the files are missing the error says where they
-were looked for and which files are needed.
+Missing files are downloaded there (``download_if_missing=True``, as
+scikit-learn's ``fetch_*`` functions do) from the datasets' public mirrors and
+checked against their SHA-256 checksums; offline, or with
+``download_if_missing=False``, the error says where the files were looked for
+and which are needed.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
+import logging
 import os
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +32,54 @@ _IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
+
+# Public mirrors, tried in order. MNIST: the copy that torchvision downloads
+# (PyTorch's S3 bucket) and the one TensorFlow's datasets use (Google Cloud
+# Storage); the original site, yann.lecun.com, often refuses scripted downloads.
+# Fashion-MNIST: its GitHub repository (zalandoresearch/fashion-mnist) and its
+# S3 website (plain HTTP; the checksum guards the content).
+MIRRORS = {
+    "mnist": (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ),
+    "fashion_mnist": (
+        "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
+        "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ),
+}
+
+# SHA-256 of the original files (their MD5s are the ones the datasets publish).
+SHA256 = {
+    "mnist": {
+        "train-images-idx3-ubyte.gz":
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+        "train-labels-idx1-ubyte.gz":
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+        "t10k-images-idx3-ubyte.gz":
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+        "t10k-labels-idx1-ubyte.gz":
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+    },
+    "fashion_mnist": {
+        "train-images-idx3-ubyte.gz":
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+        "train-labels-idx1-ubyte.gz":
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+        "t10k-images-idx3-ubyte.gz":
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+        "t10k-labels-idx1-ubyte.gz":
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+    },
+}
+
+# Seconds before a mirror that does not answer is given up.
+_TIMEOUT = 30
+
+logger = logging.getLogger(__name__)
+
+# The opener used for downloads (tests replace it: no network is needed to test).
+_urlopen = urllib.request.urlopen
 
 FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -44,7 +98,8 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
 
     Returns
     -------
-    pathlib.Path
+    data_home : pathlib.Path
+        The folder (not created).
     """
     if data_home is None:
         data_home = os.environ.get("SKDEEPSPARSE_DATA", Path.home() / "skdeepsparse_data")
@@ -84,6 +139,40 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
+def _download(name: str, filename: str, folder: Path) -> None:
+    """Fetch one file from the first mirror that answers; check its SHA-256."""
+    expected = SHA256[name][filename]
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / filename
+    tmp = folder / (filename + ".part")
+    errors = []
+    for base in MIRRORS[name]:
+        url = base + filename
+        logger.info("downloading %s", url)
+        digest = hashlib.sha256()
+        try:
+            with _urlopen(url, timeout=_TIMEOUT) as response, open(tmp, "wb") as out:
+                while chunk := response.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except OSError as exc:  # URLError, HTTPError, timeouts are OSErrors
+            errors.append(f"{url}: {exc}")
+            tmp.unlink(missing_ok=True)
+            continue
+        if digest.hexdigest() != expected:
+            errors.append(f"{url}: SHA-256 {digest.hexdigest()} is not the expected {expected}")
+            tmp.unlink(missing_ok=True)
+            continue
+        os.replace(tmp, target)
+        return
+    raise OSError(
+        f"Could not download {filename} of {name} into {folder} (no network, or every mirror "
+        "failed):\n  " + "\n  ".join(errors) + f"\nPut the original IDX gzip files in {folder} "
+        "by hand, or pass data_home= (or set SKDEEPSPARSE_DATA) to a folder that contains "
+        f"'{name}/'."
+    )
+
+
 def _check_n_samples(n_samples, available: int):
     if n_samples is None:
         return available
@@ -95,19 +184,22 @@ def _check_n_samples(n_samples, available: int):
     return int(n_samples)
 
 
-def _load_idx_dataset(name: str, subset: str, data_home, n_samples, dtype) -> Bunch:
+def _load_idx_dataset(name: str, subset: str, data_home, n_samples, dtype,
+                      download_if_missing: bool) -> Bunch:
     if subset not in _IDX_FILES:
         raise ValueError(f"subset must be 'train' or 'test'; got {subset!r}.")
     home = get_data_home(data_home)
     folder = home / name
     img_file, lab_file = (folder / f for f in _IDX_FILES[subset])
     missing = [p.name for p in (img_file, lab_file) if not p.exists()]
-    if missing:
+    if missing and not download_if_missing:
         raise FileNotFoundError(
-            f"{name} files {missing} not found in {folder}. Put the original IDX gzip "
-            f"files there, or pass data_home= (or set SKDEEPSPARSE_DATA) to the folder "
-            f"that contains '{name}/'. skdeepsparse does not download data."
+            f"{name} files {missing} not found in {folder}. Pass download_if_missing=True "
+            f"to download them, put the original IDX gzip files there, or pass data_home= "
+            f"(or set SKDEEPSPARSE_DATA) to the folder that contains '{name}/'."
         )
+    for filename in missing:
+        _download(name, filename, folder)
     images = _read_idx(img_file, 0x803)
     labels = _read_idx(lab_file, 0x801).astype(np.int64)
     if images.shape[1:] != (28, 28):
@@ -120,7 +212,8 @@ def _load_idx_dataset(name: str, subset: str, data_home, n_samples, dtype) -> Bu
     return Bunch(data=X, target=labels[:n], images_shape=(28, 28), name=name, subset=subset)
 
 
-def load_mnist(subset="train", *, data_home=None, n_samples=None, dtype=np.float32) -> Bunch:
+def load_mnist(subset="train", *, data_home=None, n_samples=None, dtype=np.float32,
+               download_if_missing=True) -> Bunch:
     """Load MNIST from its original IDX gzip files, pixels scaled to [0, 1].
 
     Parameters
@@ -132,35 +225,67 @@ def load_mnist(subset="train", *, data_home=None, n_samples=None, dtype=np.float
     n_samples : int, default=None
         Keep only the first ``n_samples`` images.
     dtype : numpy dtype, default=np.float32
+        Floating-point type of ``data``.
+    download_if_missing : bool, default=True
+        Download missing files into ``data_home/mnist/`` (11.6 MB for all
+        four) from the mirrors in ``MIRRORS["mnist"]``, checking each against
+        its SHA-256 in ``SHA256``. If False, or offline, missing files raise
+        an error that names the folder.
 
     Returns
     -------
-    Bunch
+    data : :class:`~sklearn.utils.Bunch`
         ``data`` (n, 784), ``target`` (n,), ``images_shape`` (28, 28).
+
+    Raises
+    ------
+    FileNotFoundError
+        If files are missing and ``download_if_missing=False``.
+    OSError
+        If a download fails on every mirror (no network) or its checksum is
+        wrong.
+    ValueError
+        If a file is not a valid IDX gzip file.
     """
-    return _load_idx_dataset("mnist", subset, data_home, n_samples, dtype)
+    return _load_idx_dataset("mnist", subset, data_home, n_samples, dtype, download_if_missing)
 
 
 def load_fashion_mnist(
-    subset="train", *, data_home=None, n_samples=None, dtype=np.float32
+    subset="train", *, data_home=None, n_samples=None, dtype=np.float32,
+    download_if_missing=True,
 ) -> Bunch:
     """Load Fashion-MNIST from its original IDX gzip files, pixels in [0, 1].
 
     Parameters
     ----------
     subset : {"train", "test"}, default="train"
+        60,000 training or 10,000 test images.
     data_home : str or path-like, default=None
         Folder that contains ``fashion_mnist/``.
     n_samples : int, default=None
+        Keep only the first ``n_samples`` images.
     dtype : numpy dtype, default=np.float32
+        Floating-point type of ``data``.
+    download_if_missing : bool, default=True
+        Download missing files into ``data_home/fashion_mnist/`` (30.9 MB for
+        all four) from the mirrors in ``MIRRORS["fashion_mnist"]``, checked
+        against ``SHA256``; see :func:`load_mnist`.
 
     Returns
     -------
-    Bunch
+    data : :class:`~sklearn.utils.Bunch`
         ``data`` (n, 784), ``target`` (n,), ``images_shape`` (28, 28),
         ``target_names``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If files are missing and ``download_if_missing=False``.
+    OSError
+        If a download fails on every mirror or its checksum is wrong.
     """
-    bunch = _load_idx_dataset("fashion_mnist", subset, data_home, n_samples, dtype)
+    bunch = _load_idx_dataset("fashion_mnist", subset, data_home, n_samples, dtype,
+                              download_if_missing)
     bunch.target_names = FASHION_MNIST_CLASSES
     return bunch
 
@@ -170,9 +295,14 @@ def load_digits_data(dtype=np.float32) -> Bunch:
 
     Needs no files. 1,797 images, 10 classes.
 
+    Parameters
+    ----------
+    dtype : numpy dtype, default=np.float32
+        Floating-point type of ``data``.
+
     Returns
     -------
-    Bunch
+    data : :class:`~sklearn.utils.Bunch`
         ``data`` (1797, 64), ``target``, ``images_shape`` (8, 8).
     """
     from sklearn.datasets import load_digits

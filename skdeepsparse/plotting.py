@@ -17,24 +17,31 @@ def _plt():
         import matplotlib.pyplot as plt
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "Plotting needs matplotlib: pip install 'skdeepsparse[plot]'."
+            "Plotting needs matplotlib: pip install matplotlib (or, from a clone of "
+            "skdeepsparse, pip install -e '.[plot]')."
         ) from exc
     return plt
 
 
 def _grid(images: np.ndarray, shape: tuple[int, int], n_cols: int, normalize: bool):
-    n = images.shape[0]
-    n_rows = math.ceil(n / n_cols)
+    """Tile images into one canvas with NaN (background) one-pixel borders.
+
+    NumPy does the tiling: pad every image with a border on its top and left,
+    reshape the stack to (rows, cols, h+1, w+1), swap the middle axes and
+    flatten; then the bottom and right border.
+    """
     h, w = shape
-    canvas = np.full((n_rows * (h + 1) + 1, n_cols * (w + 1) + 1), np.nan)
-    for i, img in enumerate(images):
-        img = img.reshape(h, w).astype(np.float64)
-        if normalize:
-            m = np.abs(img).max()
-            img = img / m if m > 0 else img
-        r, c = divmod(i, n_cols)
-        canvas[1 + r * (h + 1): 1 + r * (h + 1) + h, 1 + c * (w + 1): 1 + c * (w + 1) + w] = img
-    return canvas
+    imgs = np.asarray(images, dtype=np.float64).reshape(-1, h, w)
+    if normalize:
+        peak = np.abs(imgs).max(axis=(1, 2), keepdims=True)
+        imgs = np.divide(imgs, peak, out=imgs.copy(), where=peak > 0)
+    n = imgs.shape[0]
+    n_rows = max(1, math.ceil(n / n_cols))
+    tiles = np.full((n_rows * n_cols, h + 1, w + 1), np.nan)
+    tiles[:n, 1:, 1:] = imgs
+    canvas = (tiles.reshape(n_rows, n_cols, h + 1, w + 1).swapaxes(1, 2)
+              .reshape(n_rows * (h + 1), n_cols * (w + 1)))
+    return np.pad(canvas, ((0, 1), (0, 1)), constant_values=np.nan)
 
 
 def plot_atoms(components, image_shape, *, n_atoms: int | None = None, n_cols: int | None = None,
@@ -44,15 +51,19 @@ def plot_atoms(components, image_shape, *, n_atoms: int | None = None, n_cols: i
     Parameters
     ----------
     components : array-like of shape (n_components, n_features)
+        The atoms (or any images), one per row.
     image_shape : tuple of int
         (height, width) with ``height * width == n_features``.
     n_atoms : int, optional
         Show only the first ``n_atoms``.
     n_cols : int, optional
+        Images per row (default: a square grid).
     title : str, optional
+        Title of the axes.
     filename : str or path, optional
         Save the figure there (PNG).
     ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
 
     Returns
     -------
@@ -76,7 +87,25 @@ def plot_atoms(components, image_shape, *, n_atoms: int | None = None, n_cols: i
 
 
 def plot_reconstructions(X, X_hat, image_shape, *, n: int = 10, filename=None):
-    """Originals (top row) above reconstructions (bottom row)."""
+    """Originals (top row) above reconstructions (bottom row).
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Original images, flattened, values in [0, 1].
+    X_hat : array-like of shape (n_samples, n_features)
+        Their reconstructions.
+    image_shape : tuple of int
+        (height, width) with ``height * width == n_features``.
+    n : int, default=10
+        Number of images shown (the first ``n``).
+    filename : str or path, optional
+        Save the figure there (PNG).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
     plt = _plt()
     X, X_hat = np.asarray(X)[:n], np.asarray(X_hat)[:n]
     fig, axes = plt.subplots(2, len(X), figsize=(len(X), 2.2))

@@ -519,3 +519,45 @@ def test_interrupt_with_validation_names_the_epoch_kept(case, digits, monkeypatc
     assert "best validation" in message and f"({est.best_epoch_})" in message, message
     assert "last completed" not in message
     assert np.isfinite(est.transform(X)).all()
+
+
+# -------------------------------------------------------------- input scale
+def _scale_warnings(est, X):
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        est.fit(X)
+    return [str(w.message) for w in record
+            if issubclass(w.category, UserWarning) and "data range over" in str(w.message)]
+
+
+def test_input_scale_is_handled_one_way(case, digits):
+    """Every estimator either standardises the data itself or checks the scale its
+    likelihood needs (``_input_scale``), and says so naming the observed range."""
+    name, preset = case
+    X01 = digits[0]
+    X16 = X01 * 16.0  # scikit-learn's raw 0..16 digits
+    est = make(name, preset, max_epochs=1)
+    need = est._input_scale
+    assert _scale_warnings(make(name, preset, max_epochs=1), X01) == []
+    messages = _scale_warnings(est, X16)
+    numeric_std = isinstance(need, str) and isinstance(getattr(est, need), (int, float))
+    if need is None or (isinstance(need, str) and not numeric_std):
+        # The model standardises (or scales its likelihood to the data): no warning.
+        assert messages == [], messages
+    else:
+        assert len(messages) == 1 and "[0, 16]" in messages[0], messages
+        assert name in messages[0]
+
+
+def test_svae_with_a_fixed_likelihood_std_warns_on_0_16_data(digits):
+    X16 = digits[0] * 16.0
+    est = make("SVAETransformer", "test", max_epochs=1, likelihood_std=0.135)
+    messages = _scale_warnings(est, X16)
+    assert len(messages) == 1 and "likelihood_std=0.135" in messages[0], messages
+
+
+def test_spike_slab_sigmoid_needs_unit_range(digits):
+    messages = _scale_warnings(make("SpikeSlabGenerator", "test", max_epochs=1),
+                               digits[0] * 16.0)
+    assert len(messages) == 1 and "needs data in [0, 1]" in messages[0], messages
+    assert "output_activation='sigmoid'" in messages[0]

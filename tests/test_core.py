@@ -14,6 +14,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -97,10 +98,12 @@ def test_validation_restore_best_and_early_stopping(digits):
     losses = [h["val_loss"] for h in est.history_]
     assert est.best_validation_loss_ == pytest.approx(min(losses))
     assert est.history_[est.best_epoch_]["val_loss"] == pytest.approx(min(losses))
-    # A huge tol means no epoch counts as an improvement after the first.
+    # A huge tol means no epoch counts as an improvement after the first: the
+    # stopping rule uses tol, restore-best keeps the lowest validation loss.
     stopped = make(max_epochs=10, validation_fraction=0.25, n_iter_no_change=2, tol=10.0).fit(X)
     assert stopped.n_iter_ == 3
-    assert stopped.best_epoch_ == 0
+    val = [h["val_loss"] for h in stopped.history_]
+    assert stopped.best_epoch_ == int(np.argmin(val))
 
 
 def test_history_records_epochs(digits):
@@ -206,3 +209,134 @@ def test_pickling_does_not_alter_the_estimator(digits):
     opt, gen = est._optimizers, est._generator
     pickle.dumps(est)
     assert est._optimizers is opt and est._generator is gen
+
+
+# ------------------------------------------------------------ training controls
+def test_early_stopping_without_validation_uses_the_training_loss(digits, capsys, caplog):
+    X = digits[0][:200]
+    with caplog.at_level("INFO", logger="skdeepsparse"):
+        est = make(max_epochs=10, validation_fraction=0.0, n_iter_no_change=2, tol=10.0).fit(X)
+    assert est.n_iter_ == 3 and len(est.history_) == 3
+    assert "val_loss" not in est.history_[0]
+    assert not hasattr(est, "best_epoch_")
+    assert "early stopping after epoch 2: no training loss" in caplog.text
+    assert capsys.readouterr().out == ""  # messages go to logging, never to stdout
+
+
+def test_convergence_warning_only_when_convergence_is_monitored(digits):
+    X = digits[0][:200]
+    # n_iter_no_change set, tol=0 and max_epochs too short: the loss still improves.
+    with pytest.warns(ConvergenceWarning, match="max_epochs=2 reached while the training"):
+        make(max_epochs=2, validation_fraction=0.0, n_iter_no_change=5).fit(X)
+    with pytest.warns(ConvergenceWarning, match="validation loss"):
+        make(max_epochs=2, validation_fraction=0.25, n_iter_no_change=5).fit(X)
+    # A fixed budget (the default) and partial_fit never warn.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        make(max_epochs=2).fit(X)
+        make(n_iter_no_change=5).partial_fit(X)
+        # Stopping early is convergence: no warning either.
+        make(max_epochs=10, validation_fraction=0.0, n_iter_no_change=1, tol=10.0).fit(X)
+
+
+def test_partial_fit_records_history_and_shows_progress(digits, capsys):
+    X = digits[0][:200]
+    est = make(verbose=2, batch_size=50)
+    est.partial_fit(X).partial_fit(X)
+    assert est.n_iter_ == 2 and len(est.history_) == 2
+    assert [h["epoch"] for h in est.history_] == [0, 1]
+    assert "loss" in est.history_[0] and "val_loss" not in est.history_[0]
+    err = capsys.readouterr().err
+    assert "partial_fit (epoch 1)" in err and "4/4" in err
+    # A failing partial_fit rolls its record back.
+    est.set_params(inference_step_size=1e30)
+    with pytest.raises(TrainingDivergedError):
+        est.partial_fit(X)
+    assert len(est.history_) == 2
+
+
+# ----------------------------------------------------------------- threads
+def _record_threads(monkeypatch):
+    seen = []
+    real = VarianceRegDictionaryLearner._train_step
+    real_t = VarianceRegDictionaryLearner._transform_batch
+
+    def step(self, batch):
+        seen.append(("fit", torch.get_num_threads()))
+        return real(self, batch)
+
+    def transform(self, batch):
+        seen.append(("transform", torch.get_num_threads()))
+        return real_t(self, batch)
+
+    monkeypatch.setattr(VarianceRegDictionaryLearner, "_train_step", step)
+    monkeypatch.setattr(VarianceRegDictionaryLearner, "_transform_batch", transform)
+    return seen
+
+
+def test_config_context_limits_torch_threads(digits, monkeypatch):
+    from skdeepsparse._config import config_context, get_config
+
+    X = digits[0][:100]
+    seen = _record_threads(monkeypatch)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        with config_context(n_threads=1):
+            assert get_config()["n_threads"] == 1
+            est = make(max_epochs=1).fit(X)
+            est.transform(X)
+            assert torch.get_num_threads() == 2  # restored after every call
+        assert get_config()["n_threads"] is None
+        assert {n for _, n in seen} == {1}
+        assert {kind for kind, _ in seen} == {"fit", "transform"}
+        seen.clear()
+        est.transform(X)
+        assert {n for _, n in seen} == {2}  # no limit outside the block
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_set_config_and_its_validation(digits, monkeypatch):
+    from skdeepsparse._config import config_context, get_config, set_config
+
+    seen = _record_threads(monkeypatch)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        set_config(n_threads=1)
+        make(max_epochs=1).partial_fit(digits[0][:100])
+        assert {n for _, n in seen} == {1} and torch.get_num_threads() == 2
+        # A limit never raises the thread count above PyTorch's.
+        with config_context(n_threads=64):
+            seen.clear()
+            make(max_epochs=1).fit(digits[0][:100])
+            assert {n for _, n in seen} == {2}
+    finally:
+        set_config(n_threads=None)
+        torch.set_num_threads(before)
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="n_threads"):
+            set_config(n_threads=bad)
+        with pytest.raises(ValueError, match="n_threads"), config_context(n_threads=bad):
+            pass
+    assert get_config()["n_threads"] is None
+
+
+def test_threadpoolctl_limits_are_honoured(digits, monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = _record_threads(monkeypatch)
+    with threadpoolctl.threadpool_limits(limits=1):
+        make(max_epochs=1).fit(digits[0][:100])
+    # PyTorch reads the OpenMP limit that threadpoolctl sets.
+    assert {n for _, n in seen} == {1}
+
+
+def test_thread_limit_from_the_environment(monkeypatch):
+    import skdeepsparse._config as config
+
+    monkeypatch.setenv("SKDEEPSPARSE_N_THREADS", "3")
+    assert config._default_n_threads() == 3
+    monkeypatch.setenv("SKDEEPSPARSE_N_THREADS", "many")
+    with pytest.raises(ValueError, match="SKDEEPSPARSE_N_THREADS"):
+        config._default_n_threads()

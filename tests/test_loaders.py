@@ -66,3 +66,122 @@ def test_n_samples_is_validated(tmp_path, bad):
     home = _dataset(tmp_path)
     with pytest.raises(ValueError, match="n_samples"):
         load_mnist("train", data_home=home, n_samples=bad)
+
+
+# ------------------------------------------------------------------ downloads
+# No network here: the opener is replaced by one that serves bytes from memory.
+class _Response:
+    def __init__(self, payload: bytes):
+        self._payload, self._pos = payload, 0
+
+    def read(self, n=-1):
+        end = len(self._payload) if n < 0 else self._pos + n
+        chunk = self._payload[self._pos:end]
+        self._pos += len(chunk)
+        return chunk
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _gz_idx(magic, shape):
+    import io
+
+    header = magic.to_bytes(4, "big") + b"".join(int(s).to_bytes(4, "big") for s in shape)
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as f:
+        f.write(header + bytes(int(np.prod(shape))))
+    return buf.getvalue()
+
+
+@pytest.fixture
+def fake_mirror(monkeypatch):
+    """Serve tiny valid IDX files under the real file names, with their checksums."""
+    import hashlib
+
+    import skdeepsparse.datasets as datasets
+
+    files = {"train-images-idx3-ubyte.gz": _gz_idx(0x803, (5, 28, 28)),
+             "train-labels-idx1-ubyte.gz": _gz_idx(0x801, (5,))}
+    sums = {k: dict(v) for k, v in datasets.SHA256.items()}
+    for name in files:
+        sums["mnist"][name] = hashlib.sha256(files[name]).hexdigest()
+    monkeypatch.setattr(datasets, "SHA256", sums)
+    calls = []
+
+    def opener(url, timeout=None):
+        calls.append(url)
+        if "fail" in state:
+            raise datasets.urllib.error.URLError(state["fail"])
+        if state.get("first_mirror_down") and url.startswith(datasets.MIRRORS["mnist"][0]):
+            raise datasets.urllib.error.URLError("503 from the first mirror")
+        payload = files[url.rsplit("/", 1)[1]]
+        if state.get("corrupt"):
+            payload = payload[:-1] + bytes([payload[-1] ^ 0xFF])
+        return _Response(payload)
+
+    state = {}
+    monkeypatch.setattr(datasets, "_urlopen", opener)
+    return calls, state
+
+
+def test_download_if_missing_fetches_and_checks(tmp_path, fake_mirror):
+    import skdeepsparse.datasets as datasets
+
+    calls, _ = fake_mirror
+    b = load_mnist("train", data_home=tmp_path)
+    assert b.data.shape == (5, 784)
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == [
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    assert all(url.startswith(datasets.MIRRORS["mnist"][0]) for url in calls)
+    # Present files are not fetched again.
+    load_mnist("train", data_home=tmp_path)
+    assert len(calls) == 2
+
+
+def test_download_falls_back_to_the_next_mirror(tmp_path, fake_mirror):
+    import skdeepsparse.datasets as datasets
+
+    calls, state = fake_mirror
+    state["first_mirror_down"] = True
+    assert load_mnist("train", data_home=tmp_path).data.shape == (5, 784)
+    assert any(url.startswith(datasets.MIRRORS["mnist"][1]) for url in calls)
+
+
+def test_download_with_a_wrong_checksum_is_refused(tmp_path, fake_mirror):
+    _, state = fake_mirror
+    state["corrupt"] = True
+    with pytest.raises(OSError, match="SHA-256"):
+        load_mnist("train", data_home=tmp_path)
+    assert list((tmp_path / "mnist").iterdir()) == []  # nothing half-written is kept
+
+
+def test_offline_download_error_is_clear(tmp_path, fake_mirror):
+    _, state = fake_mirror
+    state["fail"] = "[Errno -3] Temporary failure in name resolution"
+    with pytest.raises(OSError, match=r"Could not download train-images.*no network") as info:
+        load_mnist("train", data_home=tmp_path)
+    assert str(tmp_path / "mnist") in str(info.value)
+    assert "name resolution" in str(info.value)
+
+
+def test_no_download_when_disabled(tmp_path, fake_mirror):
+    calls, _ = fake_mirror
+    with pytest.raises(FileNotFoundError, match="download_if_missing=True"):
+        load_mnist("train", data_home=tmp_path, download_if_missing=False)
+    assert calls == []
+
+
+def test_checksums_match_the_shared_data(data_home):
+    """The SHA-256 table is that of the original files (also in shared/data/SHA256SUMS)."""
+    import hashlib
+
+    import skdeepsparse.datasets as datasets
+
+    for name, sums in datasets.SHA256.items():
+        for filename, expected in sums.items():
+            path = data_home / name / filename
+            assert hashlib.sha256(path.read_bytes()).hexdigest() == expected, path

@@ -1,4 +1,17 @@
-"""The benchmark's cache: one JSON file per finished unit, keyed by what produced it."""
+"""The benchmark's cache: one JSON file per finished unit, keyed by what produced it.
+
+Why not :class:`joblib.Memory` (already a dependency)? It memoises a function
+call keyed on a hash of its arguments and pickles the result. Here that would
+hash the training and test arrays of every unit (tens of MB each) and the
+estimator object, store opaque pickles, and discard every result when the
+source of the cached function changes, even by a comment. The benchmark needs
+less and something else: a unit's result is a small dict of numbers, stored
+as JSON that a person (and the report) can read; the key is explicit (model,
+class, parameters, protocol, package version), so a refactor of the runner
+keeps hours of finished units while a change of what produced them does not;
+a write is atomic (``os.replace``), so an interrupted run resumes cleanly. That
+is the 60 lines below, so they stay.
+"""
 
 from __future__ import annotations
 

@@ -104,7 +104,7 @@ def run_demo(output_dir: str | Path = "skdeepsparse_demo_output", *, quick: bool
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo.md").write_text(table + "\n")
     (out / "demo.json").write_text(json.dumps(rows, indent=2))
-    _save_atoms(fitted, data.images_shape, out / "atoms.png", stream)
+    _save_atoms(fitted, data.images_shape, out / "atoms.png", stream, X[te])
     return rows
 
 
@@ -123,9 +123,38 @@ def _markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _save_atoms(fitted: dict, shape, path: Path, stream) -> None:
-    with_atoms = {k: v for k, v in fitted.items() if _has_components(v)}
-    if not with_atoms:
+# At most this many images per model in atoms.png.
+_N_SHOWN = 64
+
+
+def _model_images(est, X: np.ndarray) -> tuple[np.ndarray, str]:
+    """What to draw for one fitted model, and a title that says what it is.
+
+    Linear decoders (``components_``) show their atoms; the others show the
+    decoded unit codes ``g(e_k) - g(0)``. Both are ordered by how much the
+    test codes use them (mean ``|z_k|``), most used first, so that unused
+    (noise-like) atoms do not fill the panel; the title gives both counts.
+    """
+    name = type(est).__name__
+    usage = np.abs(np.asarray(est.transform(X), dtype=np.float64)).mean(axis=0)
+    k = len(usage)
+    order = np.argsort(-usage, kind="stable")[:_N_SHOWN]
+    if _has_components(est):
+        images, what = np.asarray(est.components_)[order], "atoms (rows of components_)"
+    else:
+        dtype = np.asarray(X).dtype
+        codes = np.zeros((len(order) + 1, k), dtype=dtype)
+        codes[np.arange(len(order)), order] = 1.0  # the last row stays 0
+        decoded = np.asarray(est.inverse_transform(codes), dtype=np.float64)
+        images, what = decoded[:-1] - decoded[-1], "decoded unit codes g(e_k) - g(0)"
+    return images, f"{name}\n{what}: {len(order)} most used of {k}"
+
+
+def _save_atoms(fitted: dict, shape, path: Path, stream, X_test: np.ndarray) -> None:
+    """One panel per fitted model: its atoms, or its decoded unit codes."""
+    panels = {k: v for k, v in fitted.items()
+              if _has_components(v) or hasattr(v, "inverse_transform")}
+    if not panels:
         return
     try:
         import matplotlib
@@ -138,10 +167,15 @@ def _save_atoms(fitted: dict, shape, path: Path, stream) -> None:
         return
     from skdeepsparse.plotting import plot_atoms
 
-    fig, axes = plt.subplots(1, len(with_atoms), figsize=(4.5 * len(with_atoms), 4.8))
-    axes = np.atleast_1d(axes)
-    for ax, (name, est) in zip(axes, with_atoms.items(), strict=True):
-        plot_atoms(est.components_, shape, n_atoms=64, n_cols=8, ax=ax, title=name)
+    n_cols = min(3, len(panels))
+    n_rows = -(-len(panels) // n_cols)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 5.0 * n_rows),
+                             squeeze=False)
+    for ax, est in zip(axes.flat, panels.values(), strict=False):
+        images, title = _model_images(est, X_test)
+        plot_atoms(images, shape, n_cols=8, ax=ax, title=title)
+    for ax in axes.flat[len(panels):]:
+        ax.set_axis_off()
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
