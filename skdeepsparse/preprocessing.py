@@ -27,7 +27,7 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from ._sklearn_compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
@@ -977,7 +977,7 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
 
         Returns
         -------
-        ndarray of shape (n_samples, prod(output_shape_)), in the dtype of ``X``
+        ndarray of shape (n_samples, prod(``output_shape_``)), in the dtype of ``X``
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
