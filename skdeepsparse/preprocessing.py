@@ -27,8 +27,9 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import Bunch, check_random_state
-from ._sklearn_compat import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._sklearn_compat import Interval, StrOptions
 
 __all__ = [
     "ImagePatches",
