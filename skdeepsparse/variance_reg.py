@@ -14,7 +14,13 @@ from ._base import BaseSparseEstimator
 from ._docstrings import fill_doc
 from ._validation import check_layer_sizes
 from .nn import LISTA, MLP, LinearDictionary, normalize_columns_
-from .solvers import decoder_recon_grad, fista, linear_recon_grad, lipschitz_constant
+from .solvers import (
+    decoder_recon_grad,
+    fista,
+    lasso_gram,
+    linear_recon_grad,
+    lipschitz_constant,
+)
 
 __all__ = ["VarianceRegDictionaryLearner"]
 
@@ -127,8 +133,11 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         ``inverse_transform``.
     transform_mode : {"encoder", "fista"}, default="encoder"
         ``"encoder"``: the LISTA output (what the paper evaluates).
-        ``"fista"``: FISTA on the energy from the encoder's codes, without the
-        batch-coupled variance term, so codes do not depend on the batch.
+        ``"fista"``: the codes minimising the energy without the
+        batch-coupled variance term (so they do not depend on the batch). With
+        ``decoder="linear"`` that energy is a Lasso, solved exactly by
+        :func:`skdeepsparse.solvers.lasso_gram`; with the MLP decoder, FISTA
+        from the encoder's codes.
     %(training_parameters)s
 
     Attributes
@@ -383,6 +392,18 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         P, l = Y.shape[1], self.n_components
         use_var = variance and self.regularizer == "variance" and Y.shape[0] > 1
         gamma = self.code_reg
+        if self.decoder == "linear" and not variance:
+            # Without the batch hinge the energy is a Lasso (transform_mode="fista"):
+            # times P/2 it is 0.5||y - Wz||^2 + (rho/2)||z - z_enc||^2 + (lambda P/2)||z||_1
+            # with rho = P gamma / l, i.e. the Lasso on the Gram W^T W + rho I and
+            # b = Y W + rho Z_enc. Solved exactly by the batched active-set solver.
+            W = dec.weight.detach()
+            rho = P * gamma / l
+            G = W.T @ W + rho * torch.eye(l, dtype=W.dtype, device=W.device)
+            b = Y @ W + rho * Z_enc
+            xx = (Y * Y).sum(1) + rho * (Z_enc * Z_enc).sum(1)
+            return lasso_gram(b, G, xx, self.sparsity_reg * P / 2, positive=self.positive_code,
+                              tol=1e-5, max_iter=max(self.inference_steps, 1))
         if self.decoder == "linear":
             recon_grad = linear_recon_grad(Y, dec.weight.detach(), 1.0 / P)
         else:
