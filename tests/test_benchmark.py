@@ -276,3 +276,43 @@ def test_presets_come_from_the_registry():
             expected = {**registry.presets(name)[preset], "device": "cpu"}
             params = specs[name].build().get_params(deep=False)
             assert {k: params[k] for k in expected} == expected, (name, budget)
+
+
+def test_cache_key_changes_with_everything_that_determines_a_result(monkeypatch):
+    import numpy as np
+
+    from skdeepsparse import VarianceRegDictionaryLearner
+    from skdeepsparse.app import cache
+
+    est = VarianceRegDictionaryLearner(n_components=4, device="cpu")
+    X = np.zeros((3, 4), dtype=np.float32)
+    base = cache.unit_key("main", "mnist", "VDL", est, {"n": 1}, cache.data_fingerprint([X]))
+    assert base == cache.unit_key("main", "mnist", "VDL", est, {"n": 1},
+                                  cache.data_fingerprint([X.copy()]))
+    others = [
+        cache.unit_key("main", "mnist", "VDL", est, {"n": 1},
+                       cache.data_fingerprint([X.astype(np.float64)])),   # dtype
+        cache.unit_key("main", "mnist", "VDL", est, {"n": 1},
+                       cache.data_fingerprint([X + 1])),                  # data
+        cache.unit_key("main", "mnist", "VDL", est, {"n": 2},
+                       cache.data_fingerprint([X])),                      # protocol
+        cache.unit_key("main", "mnist", "VDL", est.set_params(n_components=5), {"n": 1},
+                       cache.data_fingerprint([X])),                      # configuration
+    ]
+    est.set_params(n_components=4)
+    monkeypatch.setattr(cache, "_device_kind", lambda e: "cuda")
+    others.append(cache.unit_key("main", "mnist", "VDL", est, {"n": 1},
+                                 cache.data_fingerprint([X])))            # device kind
+    monkeypatch.setattr(cache, "_device_kind", lambda e: "cpu")
+    monkeypatch.setattr(cache, "_SOURCE_HASH", "another version of the code")
+    others.append(cache.unit_key("main", "mnist", "VDL", est, {"n": 1},
+                                 cache.data_fingerprint([X])))            # source
+    assert len({base, *others}) == len(others) + 1
+
+
+def test_source_hash_reads_the_package_source(tmp_path, monkeypatch):
+    from skdeepsparse.app import cache
+
+    monkeypatch.setattr(cache, "_SOURCE_HASH", None)
+    first = cache.source_hash()
+    assert len(first) == 64 and first == cache.source_hash()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cache import Cache, params_repr, unit_key
+from .cache import Cache, data_fingerprint, params_repr, unit_key
 from .options import DATASETS, UsageError, check_device, check_output_dir, run_guarded
 from .options import add_benchmark_arguments as add_arguments
 from .presets import BUDGETS, ModelSpec, benchmark_models
@@ -181,6 +181,7 @@ def run_benchmark(
     out.mkdir(parents=True, exist_ok=True)
     cache = Cache(out / "cache" if use_cache else None)
     units = _plan(specs, datasets, sweep)
+    fingerprints = {ds: data_fingerprint(loaded[ds]) for ds in datasets}
     results: dict = {ds: {"main": {}, "sweep": {}} for ds in datasets}
     t_start = time.perf_counter()
     n_computed = 0
@@ -190,7 +191,7 @@ def run_benchmark(
             spec = specs[name]
             overrides = {} if kind == "main" else {spec.sweep_param: value, **spec.sweep_fixed}
             est = spec.build(**overrides)
-            key = unit_key(kind, ds, name, est, protocol)
+            key = unit_key(kind, ds, name, est, protocol, fingerprints[ds])
             bar.set_postfix_str(f"{DATASET_TITLES[ds]} {name}"
                                 + ("" if value is None else f" {spec.sweep_param}={value}"))
             res = cache.get(key)
