@@ -27,6 +27,17 @@ _LOG_2PI = math.log(2.0 * math.pi)
 # At most this many rows (evenly spaced) are used for the activity statistics that
 # are computed at the end of fit.
 _ACTIVITY_MAX_SAMPLES = 10_000
+# prior_scale="auto" and likelihood_std="auto", as multiples of the data's pixel
+# standard deviation: sqrt(0.1) and e^-2 / sqrt(0.1). At the pixel variance 0.1 of
+# Olshausen's whitened images they give prior scale 0.1 (the value at which unit-norm
+# filters become localised and oriented) and the references' noise e^-2.
+_AUTO_PRIOR_RATIO = math.sqrt(0.1)
+_AUTO_SIGMA_RATIO = math.exp(-2.0) / math.sqrt(0.1)
+# Rows and importance samples processed at once by log_likelihood.
+_IW_ROWS = 256
+_IW_SAMPLES = 32
+# Rows whose hashed transform noise is drawn at once (bounds its int64 temporaries).
+_NOISE_ROWS = 512
 
 
 class _SVAEModule(nn.Module):
@@ -125,15 +136,26 @@ class SVAETransformer(BaseSparseEstimator):
         prior of Geadah et al. is not offered: its log-density has a
         logarithmic singularity at 0 whose reparameterised gradient has
         infinite variance, so its Monte Carlo KL gradient is not sound.
-    prior_scale : float, default=1.0
-        Scale ``s`` of the prior.
-    likelihood_std : float, default=exp(-2)
+    prior_scale : float or "auto", default="auto"
+        Scale ``s`` of the prior. ``"auto"``: ``sqrt(0.1)`` times the
+        standard deviation of the training data (all entries pooled), i.e.
+        0.1 on data of pixel variance 0.1 such as Olshausen's whitened
+        images. With unit-norm filters the codes have about the data's scale,
+        so a fixed scale of 1 is too wide to make them sparse on such data and
+        the filters stay noise-like; the references' Laplace(0, 1) was chosen
+        for unconstrained filters, whose norms absorb the mismatch. The
+        resolved value is ``prior_scale_``.
+    likelihood_std : float or "auto", default="auto"
         Standard deviation ``sigma`` of the Gaussian likelihood, in data
         units. It sets the trade-off between reconstruction and sparsity:
         smaller values explain more of the data with more active latents.
+        ``"auto"``: ``e^-2 / sqrt(0.1) = 0.43`` times the standard deviation
+        of the training data, i.e. the references' ``e^-2`` at pixel variance
+        0.1. With both scales ``"auto"`` the fitted model does not depend on
+        the units of the data.
     learn_likelihood_std : bool, default=False
-        Learn ``sigma`` (initialised at ``likelihood_std``) instead of keeping
-        it fixed as both reference codes do.
+        Learn ``sigma`` (initialised at the resolved ``likelihood_std``)
+        instead of keeping it fixed as both reference codes do.
     encoder_hidden_sizes : tuple of int, default=(128,)
         Widths of the shared ReLU trunk of the recognition model.
     mean_hidden_sizes : tuple of int, default=(256, 256)
@@ -168,7 +190,8 @@ class SVAETransformer(BaseSparseEstimator):
         What :meth:`transform` returns: the posterior mean (deterministic), or
         one reparameterised draw whose noise is a deterministic function of the
         sample and of ``random_state`` (so the same row gets the same draw in
-        any batch).
+        any batch). The noise is drawn for blocks of 512 rows, so the extra
+        memory of ``"sample"`` is bounded whatever the input size.
     active_kl_threshold : float, default=0.1
         A latent is active when its KL, averaged over samples, exceeds this
         (nats); gives ``n_active_components_``.
@@ -187,6 +210,11 @@ class SVAETransformer(BaseSparseEstimator):
         The decoder offset ``b`` (zeros without ``decoder_bias``).
     likelihood_std_ : float
         The likelihood standard deviation (learned or fixed).
+    prior_scale_ : float
+        The prior scale in use (``prior_scale``, resolved when ``"auto"``).
+    data_scale_ : float
+        Standard deviation of all entries of the data that built the model
+        (the unit of the ``"auto"`` scales).
     kl_per_component_ : ndarray of shape (n_components,)
         Mean KL (nats) of each latent's posterior from the prior, over the data
         of the last ``fit``/``partial_fit`` call (at most 10,000 evenly spaced
@@ -242,8 +270,8 @@ class SVAETransformer(BaseSparseEstimator):
         **BaseSparseEstimator._parameter_constraints,
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "prior": [StrOptions(set(PRIORS))],
-        "prior_scale": [Interval(Real, 0, None, closed="neither")],
-        "likelihood_std": [Interval(Real, 0, None, closed="neither")],
+        "prior_scale": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "likelihood_std": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "learn_likelihood_std": ["boolean"],
         "encoder_hidden_sizes": [tuple, list],
         "mean_hidden_sizes": [tuple, list],
@@ -266,14 +294,15 @@ class SVAETransformer(BaseSparseEstimator):
         "prior", "prior_scale", "n_mc_samples", "recon_estimator", "n_kl_samples",
         "kl_weight", "transform_mode", "active_kl_threshold", "active_variance_threshold",
     })
+    _input_scale = "likelihood_std"  # core check: a numeric likelihood_std is in data units
 
     def __init__(
         self,
         n_components: int = 169,
         *,
         prior: str = "laplace",
-        prior_scale: float = 1.0,
-        likelihood_std: float = math.exp(-2.0),
+        prior_scale: float | str = "auto",
+        likelihood_std: float | str = "auto",
         learn_likelihood_std: bool = False,
         encoder_hidden_sizes: tuple[int, ...] = (128,),
         mean_hidden_sizes: tuple[int, ...] = (256, 256),
@@ -364,6 +393,15 @@ class SVAETransformer(BaseSparseEstimator):
     def _on_fit_start(self, X):
         # Key of the per-row noise of transform_mode="sample".
         self._sample_seed = int(self._rng.randint(np.iinfo(np.int32).max))
+        # Unit of the "auto" scales: the std of all entries, in float64.
+        std = float(np.std(X, dtype=np.float64)) if X.size else 0.0
+        self.data_scale_ = std if std > 0 and math.isfinite(std) else 1.0
+
+    @property
+    def _likelihood_std(self) -> float:
+        if self.likelihood_std == "auto":
+            return _AUTO_SIGMA_RATIO * self.data_scale_
+        return float(self.likelihood_std)
 
     def _build_module(self, n_features):
         module = _SVAEModule(
@@ -374,7 +412,7 @@ class SVAETransformer(BaseSparseEstimator):
             tuple(self.scale_hidden_sizes),
             decoder_bias=self.decoder_bias,
             weight_norm=self._use_weight_norm,
-            log_likelihood_std=math.log(self.likelihood_std),
+            log_likelihood_std=math.log(self._likelihood_std),
             learn_likelihood_std=self.learn_likelihood_std,
             min_posterior_std=self.min_posterior_std,
         )
@@ -403,6 +441,14 @@ class SVAETransformer(BaseSparseEstimator):
         return self._to_numpy(bias)
 
     @property
+    def prior_scale_(self) -> float:
+        """Scale of the prior in use (``prior_scale``, resolved when ``"auto"``)."""
+        check_is_fitted(self)
+        if self.prior_scale == "auto":
+            return _AUTO_PRIOR_RATIO * self.data_scale_
+        return float(self.prior_scale)
+
+    @property
     def likelihood_std_(self) -> float:
         """Standard deviation of the Gaussian likelihood."""
         check_is_fitted(self)
@@ -418,7 +464,7 @@ class SVAETransformer(BaseSparseEstimator):
         Gauss-Hermite quadrature (``exact=True``, deterministic evaluation).
         """
         q = Normal(mu, std, validate_args=False)
-        return kl_to_prior(q, make_prior(self.prior, self.prior_scale, mu), exact=exact,
+        return kl_to_prior(q, make_prior(self.prior, self.prior_scale_, mu), exact=exact,
                            n_samples=self.n_kl_samples, generator=self._generator)
 
     def _expected_nll(self, X, mu, std, phi, *, analytic: bool):
@@ -492,8 +538,14 @@ class SVAETransformer(BaseSparseEstimator):
         (``transform_mode="sample"``), and the posterior standard deviations."""
         mu, std = self.module_.encode(X)
         if self.transform_mode == "sample":
-            eps = hashed_normal(row_seeds(X, self._sample_seed), 0, self.n_components, X.dtype)
-            mu = mu + std * eps
+            # In place, a block of rows at a time: the hash's int64 temporaries are
+            # (512 x n_components), not (chunk x n_components). Rows are hashed
+            # independently, so the draws do not depend on the blocking.
+            seeds = row_seeds(X, self._sample_seed)
+            for start in range(0, X.shape[0], _NOISE_ROWS):
+                stop = start + _NOISE_ROWS
+                eps = hashed_normal(seeds[start:stop], 0, self.n_components, X.dtype)
+                mu[start:stop].addcmul_(std[start:stop], eps)
         return mu, std
 
     def _transform_batch(self, X):
@@ -554,3 +606,76 @@ class SVAETransformer(BaseSparseEstimator):
 
         out = self._map_batches(X, fn, K + 1)
         return {"recon": out[:, 0], "kl": out[:, 1:]}
+
+    # ------------------------------------------------------ log-likelihood
+    def log_likelihood(self, X, n_importance: int = 100, *, random_state=0) -> np.ndarray:
+        """Importance-weighted estimate of ``log p(x)`` per sample, in nats.
+
+        The bound of Burda et al. (2016, "IWAE") with the recognition model as
+        proposal::
+
+            log p(x) >= E[ log (1/S) sum_s p(x | z_s) p(z_s) / q(z_s | x) ],
+            z_1..z_S ~ q(z | x) iid,
+
+        with the exact Gaussian likelihood (normalising constant included) and
+        the prior's exact log-density. For ``S = 1`` it is an unbiased estimate
+        of the ELBO; its expectation increases with ``S`` towards ``log p(x)``
+        (for a proposal whose tails are at least as heavy as the posterior's).
+        With a Laplace or Cauchy prior and ``n_components > n_features`` the
+        posterior has the prior's tails along the dictionary's null space and
+        the Gaussian proposal's weights have a heavy tail: check that the
+        estimate has settled by comparing two values of ``n_importance``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_importance : int, default=100
+            Samples ``S`` per row.
+        random_state : int, RandomState instance or None, default=0
+            Seeds a generator of this call only (the estimator is not changed).
+
+        Returns
+        -------
+        ndarray of shape (n_samples,)
+            The estimates, one per row (float64). Their mean over held-out rows
+            is the usual "test log-likelihood in nats per sample".
+        """
+        if not (isinstance(n_importance, Integral) and not isinstance(n_importance, bool)
+                and n_importance >= 1):
+            raise ValueError(f"n_importance must be a positive int; got {n_importance!r}.")
+        from sklearn.utils import check_random_state
+
+        seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+        X = self._check_fitted_input(X)
+        gen = self._make_generator(seed)
+        out = np.empty(X.shape[0], dtype=np.float64)
+        with torch.no_grad():
+            for start in range(0, X.shape[0], _IW_ROWS):
+                xb = self._to_tensor(X[start:start + _IW_ROWS])
+                out[start:start + xb.shape[0]] = self._iw_log_likelihood(
+                    xb, int(n_importance), gen).cpu().numpy()
+        self._check_output_finite(out, "log_likelihood", "data")
+        return out
+
+    def _iw_log_likelihood(self, X: torch.Tensor, n_importance: int,
+                           gen: torch.Generator) -> torch.Tensor:
+        mu, std = self.module_.encode(X)
+        phi = self.module_.phi()
+        prior = make_prior(self.prior, self.prior_scale_, mu)
+        log_sigma = self.module_.log_likelihood_std
+        n_features = X.shape[1]
+        const = n_features * (float(log_sigma) + 0.5 * _LOG_2PI)
+        inv_var = float(torch.exp(-2.0 * log_sigma))
+        log_std_sum = torch.log(std).sum(1)
+        acc = None  # running logsumexp over the importance samples, float64
+        for start in range(0, n_importance, _IW_SAMPLES):
+            m = min(_IW_SAMPLES, n_importance - start)
+            eps = torch.randn((m, *mu.shape), generator=gen, dtype=mu.dtype, device=mu.device)
+            z = mu + std * eps
+            sq = ((X - self.module_.decode(z, phi)) ** 2).sum(-1)
+            log_lik = -0.5 * inv_var * sq - const
+            log_q = -0.5 * (eps**2).sum(-1) - log_std_sum - 0.5 * _LOG_2PI * mu.shape[1]
+            log_w = (log_lik + prior.log_prob(z).sum(-1) - log_q).to(torch.float64)
+            block = torch.logsumexp(log_w, dim=0)
+            acc = block if acc is None else torch.logaddexp(acc, block)
+        return acc - math.log(n_importance)

@@ -30,8 +30,8 @@ def test_fashion_loader_and_env(data_home, monkeypatch):
 
 
 def test_missing_files_give_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="does not download"):
-        load_mnist(data_home=tmp_path)
+    with pytest.raises(FileNotFoundError, match="not found in .*download_if_missing=True"):
+        load_mnist(data_home=tmp_path, download_if_missing=False)
     with pytest.raises(ValueError, match="subset"):
         load_mnist("val", data_home=tmp_path)
 
@@ -86,3 +86,57 @@ def test_denoising_scores_identity():
     res = denoising_scores(Identity(), X, 0.1, random_state=0)
     assert res["psnr_denoised"] == pytest.approx(res["psnr_noisy"])
     assert 19 < res["psnr_noisy"] < 21
+
+
+# ------------------------------------------------------------ filter quality
+def _gabors(n, size, seed=0):
+    rng = np.random.RandomState(seed)
+    y, x = np.mgrid[:size, :size].astype(float)
+    out = []
+    for _ in range(n):
+        cx, cy = rng.uniform(0.3 * size, 0.7 * size - 1, 2)
+        s, f = rng.uniform(0.1, 0.2) * size, rng.uniform(0.15, 0.35)
+        th, ph = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+        xr = (x - cx) * np.cos(th) + (y - cy) * np.sin(th)
+        env = np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * s * s))
+        out.append((env * np.cos(2 * np.pi * f * xr + ph)).ravel())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("size", [10, 12, 16])
+def test_filter_quality_separates_gabors_from_noise(size):
+    from skdeepsparse.metrics import (
+        gabor_like_fraction,
+        spatial_concentration,
+        spectral_concentration,
+    )
+
+    shape = (size, size)
+    G = _gabors(300, size)
+    noise = np.random.RandomState(1).randn(300, size * size)
+    y, x = np.mgrid[:size, :size]
+    waves = np.array([np.cos(2 * np.pi * 0.2 * (np.cos(t) * x + np.sin(t) * y) + p).ravel()
+                      for t, p in np.random.RandomState(2).rand(50, 2) * [np.pi, 6]])
+    spots = np.eye(size * size)[:50]
+    assert gabor_like_fraction(G, shape) > 0.9
+    assert gabor_like_fraction(noise, shape) < 0.03
+    # compact in space only (spots) or in frequency only (plane waves): not Gabor-like
+    assert gabor_like_fraction(spots, shape) == 0.0
+    assert gabor_like_fraction(waves, shape) == 0.0
+    # oriented-only rule (spectrum alone) keeps the plane waves
+    assert gabor_like_fraction(waves, shape, localised=False) == 1.0
+    assert gabor_like_fraction(noise, shape, localised=False) < 0.03
+    # scale-free: shrunk filters are judged by their shape
+    frac, mask = gabor_like_fraction(G, shape, return_mask=True)
+    frac_small, mask_small = gabor_like_fraction(1e-6 * G, shape, return_mask=True)
+    assert frac == frac_small and np.array_equal(mask, mask_small)
+    np.testing.assert_allclose(spectral_concentration(3 * G, shape),
+                               spectral_concentration(G, shape))
+    assert np.median(spatial_concentration(G, shape)) > np.median(
+        spatial_concentration(noise, shape))
+    # all-zero filters count as not Gabor-like; wrong sizes are refused
+    assert gabor_like_fraction(np.zeros((3, size * size)), shape) == 0.0
+    with pytest.raises(ValueError, match="image_shape"):
+        gabor_like_fraction(G[:, :-1], shape)
+    with pytest.raises(ValueError, match="top"):
+        gabor_like_fraction(G, shape, top=1.5)

@@ -51,7 +51,8 @@ def digits():
 
 def _fitted(prior="laplace", **kw):
     X = np.random.RandomState(0).randn(64, 6)
-    params = dict(n_components=5, prior=prior, max_epochs=1, **SMALL)
+    # the scales of the tests written for the references' prior Laplace(0, 1)
+    params = dict(n_components=5, prior=prior, prior_scale=1.0, max_epochs=1, **SMALL)
     params.update(kw)
     return SVAETransformer(**params).fit(X)
 
@@ -138,7 +139,9 @@ def test_score_is_mean_elbo(digits):
     assert est.score(X[500:700]) == pytest.approx(float(elbo.mean()), rel=1e-5)
     # the ELBO includes the Gaussian normalising constant of the likelihood
     sigma = est.likelihood_std_
-    assert sigma == pytest.approx(math.exp(-2))
+    # likelihood_std="auto": e^-2 at pixel variance 0.1, in proportion to the data's std
+    assert sigma == pytest.approx(math.exp(-2) / math.sqrt(0.1) * X[:500].std(dtype=np.float64),
+                                  rel=1e-6)
     X_hat = est.inverse_transform(est.transform(X[500:700]))
     resid = ((X[500:700] - X_hat) ** 2).sum(1)
     const = X.shape[1] * (math.log(sigma) + 0.5 * math.log(2 * math.pi))
@@ -266,6 +269,7 @@ def test_sgd_optimizer():
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["momentum"] == 0.9
 
 
+@pytest.mark.filterwarnings("ignore:SVAETransformer. likelihood_std")
 def test_learned_likelihood_std_moves():
     X = np.random.RandomState(0).randn(256, 6) * 0.01
     est = SVAETransformer(n_components=3, learn_likelihood_std=True, likelihood_std=1.0,
@@ -358,8 +362,10 @@ def test_unit_norm_keeps_more_filters_active_on_patches(data_home):
     # pixel variance 0.1: the scale for which likelihood_std=e^-2 was chosen
     X = load_natural_image_patches(8, n_patches=5000, data_home=data_home, random_state=0,
                                    pixel_std=0.1**0.5).data
+    # the references' scales (prior Laplace(0, 1), sigma e^-2), not the "auto" defaults
     common = dict(n_components=96, encoder_hidden_sizes=(128,), mean_hidden_sizes=(128,),
                   scale_hidden_sizes=(128,), learning_rate=3e-3, max_epochs=6,
+                  prior_scale=1.0, likelihood_std=math.exp(-2),
                   validation_fraction=0.0, device="cpu", random_state=0)
     unit = SVAETransformer(normalize_decoder=True, **common).fit(X)
     free = SVAETransformer(normalize_decoder=False, **common).fit(X)
@@ -369,3 +375,150 @@ def test_unit_norm_keeps_more_filters_active_on_patches(data_home):
     free_norms = np.linalg.norm(free.components_, axis=1)
     assert (free_norms < 0.2).sum() >= 20
     np.testing.assert_allclose(np.linalg.norm(unit.components_, axis=1), 1.0, atol=1e-5)
+
+
+# ------------------------------------------------------- defaults, scales
+def test_auto_scales_follow_the_data():
+    """prior_scale="auto" and likelihood_std="auto" are multiples of the data's std,
+    so rescaling the data rescales them; numbers given by the user are used as such."""
+    X = np.random.RandomState(0).randn(128, 6)
+    a = SVAETransformer(n_components=4, max_epochs=1, **SMALL).fit(X)
+    b = SVAETransformer(n_components=4, max_epochs=1, **SMALL).fit(10 * X)
+    assert a.get_params()["prior_scale"] == "auto" and a.get_params()["likelihood_std"] == "auto"
+    assert a.data_scale_ == pytest.approx(X.std())
+    assert a.prior_scale_ == pytest.approx(math.sqrt(0.1) * X.std())
+    assert a.likelihood_std_ == pytest.approx(math.exp(-2) / math.sqrt(0.1) * X.std())
+    assert b.prior_scale_ == pytest.approx(10 * a.prior_scale_)
+    assert b.likelihood_std_ == pytest.approx(10 * a.likelihood_std_)
+    # at pixel variance 0.1 the "auto" values are 0.1 and the references' e^-2
+    c = SVAETransformer(n_components=4, max_epochs=1, **SMALL).fit(X / X.std() * 0.1**0.5)
+    assert c.prior_scale_ == pytest.approx(0.1) and c.likelihood_std_ == pytest.approx(
+        math.exp(-2))
+    d = SVAETransformer(n_components=4, max_epochs=1, prior_scale=0.7, likelihood_std=0.2,
+                        **SMALL).fit(X)
+    assert d.prior_scale_ == 0.7 and d.likelihood_std_ == pytest.approx(0.2)
+    # the prior scale is read at every use: the KL follows a change after fit
+    mu = torch.zeros(1, 4, dtype=torch.float64)
+    std = torch.full((1, 4), 0.3, dtype=torch.float64)
+    kl_auto = a._kl(mu, std, exact=True)
+    a.set_params(prior_scale=0.3)
+    assert a.prior_scale_ == 0.3
+    assert not torch.allclose(a._kl(mu, std, exact=True), kl_auto)
+
+
+def test_sample_noise_blocking_does_not_change_draws(monkeypatch):
+    """transform_mode="sample" draws its noise a block of rows at a time (bounded
+    memory); the blocks do not change the draws."""
+    import skdeepsparse.svae as svae_mod
+
+    X = np.random.RandomState(0).rand(1500, 6)
+    est = _fitted(transform_mode="sample")
+    Z = est.transform(X)
+    monkeypatch.setattr(svae_mod, "_NOISE_ROWS", 7)
+    np.testing.assert_array_equal(est.transform(X), Z)
+
+
+# --------------------------------------------------------- log-likelihood
+def _exact_gaussian_log_likelihood(X, components, intercept, prior_std, sigma):
+    """log N(x; b, s^2 Phi Phi^T + sigma^2 I): the marginal of the linear Gaussian
+    model z ~ N(0, s^2 I), x | z ~ N(Phi z + b, sigma^2 I), written with scipy."""
+    from scipy.stats import multivariate_normal
+
+    Phi = components.T.astype(np.float64)
+    cov = prior_std**2 * Phi @ Phi.T + sigma**2 * np.eye(Phi.shape[0])
+    return multivariate_normal(mean=intercept.astype(np.float64), cov=cov).logpdf(X)
+
+
+def test_log_likelihood_matches_the_exact_gaussian_marginal():
+    """Gaussian prior + linear Gaussian decoder: log p(x) is a closed-form Gaussian;
+    the importance-weighted estimate must converge to it from below."""
+    rng = np.random.RandomState(0)
+    A = rng.randn(3, 5)
+    X = (rng.randn(600, 3) @ A + 0.3 * rng.randn(600, 5) + 1.0)
+    est = SVAETransformer(n_components=3, prior="gaussian", prior_scale=1.0, decoder_bias=True,
+                          normalize_decoder=False, likelihood_std=0.5, max_epochs=15,
+                          learning_rate=1e-2, **SMALL).fit(X[:500])
+    X_test = X[500:]
+    b = est.intercept_.astype(np.float64)
+    exact = _exact_gaussian_log_likelihood(X_test, est.components_, b, 1.0, 0.5)
+    # the trained (diagonal) recognition model as proposal: close, and from below
+    iw = est.log_likelihood(X_test, n_importance=2000)
+    assert iw.shape == (100,) and iw.dtype == np.float64
+    assert exact.mean() - 0.1 < iw.mean() < exact.mean() + 0.01
+    # ELBO <= IWAE(S) <= log p(x), on average
+    elbo = est.score_samples(X_test)
+    iw10 = est.log_likelihood(X_test, n_importance=10)
+    assert elbo.mean() < iw10.mean() < exact.mean() + 0.01
+    assert iw10.mean() < iw.mean() + 0.01
+    # S = 1 is an unbiased estimate of the ELBO
+    one = np.mean([est.log_likelihood(X_test, n_importance=1, random_state=r).mean()
+                   for r in range(20)])
+    assert one == pytest.approx(elbo.mean(), abs=0.05 * abs(elbo.mean()) + 0.05)
+
+    # With orthogonal filters the posterior is a diagonal Gaussian,
+    # N(Sigma Phi^T (x - b) / sigma^2, Sigma), Sigma = diag(1 / (|Phi_k|^2 / sigma^2 + 1)):
+    # with it as proposal every importance weight equals p(x), so any S gives the exact
+    # value (this checks every term of the weight, normalising constants included).
+    Q = np.linalg.qr(rng.randn(5, 3))[0] * [1.5, 1.0, 0.7]
+    with torch.no_grad():
+        est.module_.dictionary.copy_(torch.as_tensor(Q))
+    exact_q = _exact_gaussian_log_likelihood(X_test, est.components_, b, 1.0, 0.5)
+    post_var = 1.0 / ((Q**2).sum(0) / 0.25 + 1.0)
+
+    def encode(x):
+        mean = (x - torch.as_tensor(b)) @ torch.as_tensor(Q * post_var / 0.25)
+        return mean, torch.as_tensor(np.sqrt(post_var)).expand_as(mean)
+
+    est.module_.encode = encode
+    np.testing.assert_allclose(est.log_likelihood(X_test, n_importance=3), exact_q,
+                               rtol=0, atol=1e-5)
+    del est.module_.encode
+
+def test_log_likelihood_api():
+    est = _fitted("cauchy", decoder_bias=True)
+    X = np.random.RandomState(3).randn(300, 6)
+    a = est.log_likelihood(X, n_importance=40, random_state=1)
+    np.testing.assert_array_equal(a, est.log_likelihood(X, n_importance=40, random_state=1))
+    assert not np.array_equal(a, est.log_likelihood(X, n_importance=40, random_state=2))
+    assert np.isfinite(a).all()
+    # the estimator is not changed (its own generator is not consumed)
+    state = est._generator.get_state()
+    est.log_likelihood(X[:5], n_importance=3)
+    assert torch.equal(est._generator.get_state(), state)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="n_importance"):
+            est.log_likelihood(X, n_importance=bad)
+    with pytest.raises(ValueError, match="6 features"):
+        est.log_likelihood(np.ones((2, 5)))
+
+
+@pytest.mark.slow
+def test_default_filters_on_real_patches(data_home):
+    """Defaults on whitened natural-image patches (pixel variance 0.1, K = 169):
+    the unit-norm filters are oriented (spectrally concentrated, the scale-free
+    measure of skdeepsparse.metrics), unlike those of the former default
+    prior_scale=1, and the variance rule separates unit-norm from free decoders.
+
+    At this budget (1,565 steps; measured: oriented share 1.0 default, 1.0 free,
+    0.43 former default; 111 vs 93 variance-active) the *free* decoder's filters
+    are still oriented too: "unit-norm filters score clearly higher than
+    unconstrained ones" does not hold here, nor at 3,750 steps in
+    benchmarks/bench_svae_unit_norm.py, so it is only checked as ">=".
+    """
+    from skdeepsparse.metrics import gabor_like_fraction
+    from skdeepsparse.preprocessing import load_natural_image_patches
+
+    X = load_natural_image_patches(12, n_patches=10000, data_home=data_home, source="files",
+                                   random_state=0, pixel_std=0.1**0.5).data
+    # 1,565 Adam steps per model (about 25 s each on one uncontended core)
+    common = dict(max_epochs=5, validation_fraction=0.0, device="cpu", random_state=0)
+    unit = SVAETransformer(**common).fit(X)
+    free = SVAETransformer(normalize_decoder=False, **common).fit(X)
+    old = SVAETransformer(prior_scale=1.0, likelihood_std=math.exp(-2), **common).fit(X)
+    shape = (12, 12)
+    oriented = {name: gabor_like_fraction(est.components_, shape, localised=False)
+                for name, est in (("unit", unit), ("free", free), ("old", old))}
+    assert oriented["unit"] >= 0.9
+    assert oriented["old"] <= 0.6
+    assert oriented["unit"] >= oriented["free"]
+    assert unit.n_active_components_variance_ > free.n_active_components_variance_
