@@ -23,10 +23,23 @@ Budget (one CPU thread): 2,000 training steps of 100 patches per model, about
 
 Run:  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/bench_thresholded_vae_patches.py
 Writes benchmarks/results/tvae_patches.{json,md} and docs/_static/tvae_patches_atoms.png.
+
+``--curve EPOCHS...`` instead trains the Adam thresholded Laplace one pass over
+the 20,000 patches per epoch (``partial_fit``; constant learning rate) against
+MiniBatchDictionaryLearning fitted once (10 epochs), and at each listed epoch
+measures on 500 test patches: the model's default (soft-threshold) and max-ELBO
+codes, and MAP (Lasso, ``sparse_encode``) codes on the MiniBatchDictionaryLearning
+dictionary and on the model's own, at the model's L0 (MSE interpolated in log-L0
+over a grid of L1 weights). Results are rewritten after every checkpoint in
+benchmarks/results/tvae_patches_curve.{json,md}:
+
+    OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/bench_thresholded_vae_patches.py \
+        --curve 2 5 10 20 40
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -96,7 +109,102 @@ def lasso_at_l0(X, atoms, target_l0, n_bisect=7):
     return Z, Z @ D, alpha
 
 
+def load_patches():
+    data = load_natural_image_patches(patch_size=16, n_patches=N_TRAIN + N_TEST, whiten=True,
+                                      normalize=None, data_home=DATA_HOME, random_state=0)
+    X = data.data.astype(np.float32)
+    mean, std = X[:N_TRAIN].mean(0), X[:N_TRAIN].std(0)
+    X = (X - mean) / std
+    return X[:N_TRAIN], X[N_TRAIN:]
+
+
+ALPHAS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2)
+
+
+def map_at_l0(X, atoms, l0s):
+    """MSE of Lasso codes on unit-norm ``atoms`` at each target L0, interpolated
+    (in log L0) over the grid ``ALPHAS``; also the grid itself."""
+    D = atoms / np.linalg.norm(atoms, axis=1, keepdims=True)
+    grid = []
+    for a in ALPHAS:
+        Z = sparse_encode(X, D, alpha=a)
+        grid.append({"alpha": a, "l0": float((Z != 0).sum(1).mean()),
+                     "mse": float(((X - Z @ D) ** 2).mean())})
+    l0 = np.log([g["l0"] for g in grid][::-1])
+    mse = [g["mse"] for g in grid][::-1]
+    return [float(np.interp(np.log(t), l0, mse)) for t in l0s], grid
+
+
+def curve(checkpoints):
+    from sklearn.decomposition import MiniBatchDictionaryLearning
+
+    torch.set_num_threads(1)
+    t_start = time.time()
+    X_train, X_test = load_patches()
+    sub = X_test[:500]
+    params = dict(MODELS["thr_laplace_adam"], lr_schedule="constant")
+    est = ThresholdedVAE(**params)
+    t0 = time.process_time()
+    dl = MiniBatchDictionaryLearning(n_components=256, alpha=1.0, batch_size=BATCH,
+                                     max_iter=EPOCHS, random_state=0).fit(X_train)
+    t_dl = time.process_time() - t0
+    _, dl_grid = map_at_l0(sub, dl.components_, [1.0])
+    rows, epoch, t_tvae = [], 0, 0.0
+    for stop in checkpoints:
+        while epoch < stop:
+            t0 = time.process_time()
+            est.partial_fit(X_train)
+            t_tvae += time.process_time() - t0
+            epoch += 1
+        row = {"epoch": epoch, "steps": est.n_steps_, "tvae_cpu_s": t_tvae, "mbdl_cpu_s": t_dl}
+        for mode in ("soft_threshold", "max_elbo"):
+            Z = est.set_params(transform_mode=mode).transform(sub)
+            row[mode] = {"mse": float(((sub - est.inverse_transform(Z)) ** 2).mean()),
+                         "l0": float((Z != 0).sum(1).mean())}
+        l0s = [row["soft_threshold"]["l0"], row["max_elbo"]["l0"]]
+        grid_l0 = np.log([g["l0"] for g in dl_grid][::-1])
+        grid_mse = [g["mse"] for g in dl_grid][::-1]
+        row["map_mbdl_at_soft_l0"], row["map_mbdl_at_max_elbo_l0"] = (
+            float(np.interp(np.log(t), grid_l0, grid_mse)) for t in l0s)
+        row["map_mbdl_grid"] = dl_grid
+        (row["map_tvae_dict_at_soft_l0"], _), row["map_tvae_dict_grid"] = \
+            map_at_l0(sub, est.components_, l0s)
+        rows.append(row)
+        print(f"epoch {epoch}: soft {row['soft_threshold']}, max-ELBO {row['max_elbo']}, MAP "
+              f"(MBDL dict) at soft L0 {row['map_mbdl_at_soft_l0']:.3f}, MAP (own dict) "
+              f"{row['map_tvae_dict_at_soft_l0']:.3f}", flush=True)
+        md = ["## ThresholdedVAE vs MAP sparse coding on whitened 16x16 patches: the curve", "",
+              f"{N_TRAIN:,} training patches, the first 500 of {N_TEST:,} test patches "
+              "(z-scored per pixel: MSE 1 = predicting 0); 256 atoms; thresholded Laplace "
+              "(threshold 0.25, b0 0.1, 20 draws, Adam, KL weight 0.001), one pass per epoch, "
+              f"batch {BATCH}, constant learning rate (`partial_fit`), against "
+              f"MiniBatchDictionaryLearning (alpha 1, {EPOCHS} epochs, fitted once). "
+              "MAP columns: Lasso codes "
+              "(`sparse_encode`, unit-norm atoms) at the model's soft-threshold L0, MSE "
+              "interpolated in log L0 over L1 weights " + ", ".join(map(str, ALPHAS)) + ".", "",
+              "| epoch | steps | TVAE soft-threshold MSE | L0 | TVAE max-ELBO MSE | L0 | MAP on "
+              "MBDL dict. at soft L0 | at max-ELBO L0 | MAP on TVAE dict. at soft L0 "
+              "| CPU s (TVAE / MBDL) |", "|---|---|---|---|---|---|---|---|---|---|"]
+        md += [f"| {r['epoch']} | {r['steps']} | {r['soft_threshold']['mse']:.3f} | "
+               f"{r['soft_threshold']['l0']:.1f} | {r['max_elbo']['mse']:.3f} | "
+               f"{r['max_elbo']['l0']:.1f} | {r['map_mbdl_at_soft_l0']:.3f} | "
+               f"{r['map_mbdl_at_max_elbo_l0']:.3f} | {r['map_tvae_dict_at_soft_l0']:.3f} | "
+               f"{r['tvae_cpu_s']:.0f} / {r['mbdl_cpu_s']:.0f} |" for r in rows]
+        wall = (time.time() - t_start) / 60
+        md += ["", f"Hardware: {hardware()['cpu']} (shared). Wall {wall:.1f} min so far.",
+               "Command: `OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python "
+               "benchmarks/bench_thresholded_vae_patches.py --curve "
+               + " ".join(map(str, checkpoints)) + "`"]
+        write_results("tvae_patches_curve", {"checkpoints": list(checkpoints), "rows": rows,
+                                             "params": {k: (float(v) if isinstance(
+                                                 v, np.floating) else v)
+                                                 for k, v in params.items()},
+                                             "hardware": hardware()}, "\n".join(md))
+
+
 def main():
+    if "--curve" in sys.argv:
+        return curve([int(v) for v in sys.argv[sys.argv.index("--curve") + 1:]])
     torch.set_num_threads(1)
     t_start = time.time()
     data = load_natural_image_patches(patch_size=16, n_patches=N_TRAIN + N_TEST, whiten=True,

@@ -153,3 +153,52 @@ def spike_slab_score(z, alpha, spike_std=0.1, slab_std=1.0):
     spike = _normal_log_prob(z, spike_std) + math.log1p(-alpha)
     w = torch.sigmoid(spike - slab)
     return -z * ((1.0 - w) / slab_std**2 + w / spike_std**2)
+
+
+# Thresholded priors (ThresholdedVAE): z = T_lambda(u), u ~ Laplace(0, b0) or N(0, s0^2).
+__all__ += ["prior_nonzero_fraction", "threshold_for_nonzero_fraction"]
+
+
+def prior_nonzero_fraction(threshold: float, base_dist: str, prior_scale: float) -> float:
+    """``P(z != 0)`` under the prior ``z = T_lambda(u)``: ``exp(-lambda/b0)`` for
+    ``u ~ Laplace(0, b0)``, ``2 Phi(-lambda/s0)`` for ``u ~ N(0, s0^2)``.
+
+    Parameters
+    ----------
+    threshold : float
+        ``lambda >= 0``.
+    base_dist : {"laplace", "gaussian"}
+    prior_scale : float
+        ``b0`` or ``s0``.
+
+    Returns
+    -------
+    float
+    """
+    if base_dist == "laplace":
+        return math.exp(-threshold / prior_scale)
+    return math.erfc(threshold / (prior_scale * math.sqrt(2.0)))
+
+
+def threshold_for_nonzero_fraction(fraction: float, base_dist: str, prior_scale: float) -> float:
+    """The inverse of :func:`prior_nonzero_fraction`: ``lambda = -b0 log(p)``
+    (Laplace) or ``s0 Phi^{-1}(1 - p/2)`` (Gaussian).
+
+    Parameters
+    ----------
+    fraction : float in (0, 1)
+        Prior probability ``p`` that a latent is non-zero.
+    base_dist : {"laplace", "gaussian"}
+    prior_scale : float
+
+    Returns
+    -------
+    float
+    """
+    from statistics import NormalDist
+
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1); got {fraction}.")
+    if base_dist == "laplace":
+        return -prior_scale * math.log(fraction)
+    return prior_scale * NormalDist().inv_cdf(1.0 - fraction / 2.0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import warnings
 from numbers import Integral, Real
-from statistics import NormalDist
 
 import numpy as np
 import torch
@@ -17,6 +16,7 @@ from ._base import BaseSparseEstimator
 from ._docstrings import fill_doc
 from ._random import hashed_normal, hashed_uniform, row_seeds, rsample_on_generator
 from ._validation import check_image_shape, check_layer_sizes, image_shape3
+from .distributions import prior_nonzero_fraction, threshold_for_nonzero_fraction
 from .nn import MLP, ConvDecoder, ConvEncoder, LinearDictionary, normalize_columns_
 from .solvers import lipschitz_constant
 
@@ -32,49 +32,6 @@ _BATCH_COUPLED = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd
 _POS_INT = [Interval(Integral, 1, None, closed="left")]
 _NON_NEG = [Interval(Real, 0, None, closed="left")]
 _POS_OR_AUTO = [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})]
-
-
-def prior_nonzero_fraction(threshold: float, base_dist: str, prior_scale: float) -> float:
-    """``P(z != 0)`` under the prior ``z = T_lambda(u)``: ``exp(-lambda/b0)`` for
-    ``u ~ Laplace(0, b0)``, ``2 Phi(-lambda/s0)`` for ``u ~ N(0, s0^2)``.
-
-    Parameters
-    ----------
-    threshold : float
-        ``lambda >= 0``.
-    base_dist : {"laplace", "gaussian"}
-    prior_scale : float
-        ``b0`` or ``s0``.
-
-    Returns
-    -------
-    float
-    """
-    if base_dist == "laplace":
-        return math.exp(-threshold / prior_scale)
-    return 2.0 * NormalDist().cdf(-threshold / prior_scale)
-
-
-def threshold_for_nonzero_fraction(fraction: float, base_dist: str, prior_scale: float) -> float:
-    """The inverse of :func:`prior_nonzero_fraction`: ``lambda = -b0 log(p)``
-    (Laplace) or ``s0 Phi^{-1}(1 - p/2)`` (Gaussian).
-
-    Parameters
-    ----------
-    fraction : float in (0, 1)
-        Prior probability ``p`` that a latent is non-zero.
-    base_dist : {"laplace", "gaussian"}
-    prior_scale : float
-
-    Returns
-    -------
-    float
-    """
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1); got {fraction}.")
-    if base_dist == "laplace":
-        return -prior_scale * math.log(fraction)
-    return prior_scale * NormalDist().inv_cdf(1.0 - fraction / 2.0)
 
 
 def laplace_noise_from_uniform(u: torch.Tensor) -> torch.Tensor:
@@ -247,10 +204,13 @@ class ThresholdedVAE(BaseSparseEstimator):
     standardize : bool or "auto", default="auto"
         Global scalar mean and std (the scale ``prior_scale`` and ``kl_weight``
         assume); ``"auto"``: True except with ``decoder="conv"``.
-    transform_mode : {"max_elbo", "mean", "mode", "sample"}, default="max_elbo"
-        The lowest-loss of ``n_eval_samples`` draws (noise hashed from each row
-        and ``random_state``: deterministic, batch-independent); the dense
-        mean ``P(z != 0) mu``; ``mu`` where ``P(z != 0) > 1/2``; a fresh draw.
+    transform_mode : {"soft_threshold", "max_elbo", "mean", "mode", "sample"}, \
+            default="soft_threshold"
+        ``T_lambda(mu) = mu - clip(mu, -lambda, lambda)``: the posterior median
+        of ``T_lambda(u)``, ``u ~ base(mu, b)`` (deterministic, exact zeros, one
+        encoder pass); the lowest-loss of ``n_eval_samples`` draws (noise hashed
+        from each row and ``random_state``); the dense mean ``P(z != 0) mu``;
+        ``mu`` where ``P(z != 0) > 1/2``; a fresh draw.
     n_eval_samples : int, default=20
         Draws of ``"max_elbo"`` and of ``score``.
     %(training_parameters)s
@@ -308,7 +268,7 @@ class ThresholdedVAE(BaseSparseEstimator):
         "decoder_optimizer": [StrOptions({"sgd", "adam"})],
         "decoder_lr_decay": [Interval(Real, 0, 1, closed="right")],
         "standardize": ["boolean", StrOptions({"auto"})],
-        "transform_mode": [StrOptions({"max_elbo", "mean", "mode", "sample"})],
+        "transform_mode": [StrOptions({"soft_threshold", "max_elbo", "mean", "mode", "sample"})],
     }
     _free_params = frozenset({
         "kl_weight", "threshold_kl_weight", "n_mc_samples", "sample_method",
@@ -328,7 +288,7 @@ class ThresholdedVAE(BaseSparseEstimator):
         noise_warmup=None, decoder_optimizer="sgd", decoder_learning_rate="auto",
         decoder_lr_decay=0.99, decoder_lr_decay_every=1, decoder_weight_decay=1e-4,
         normalize_decoder=False, decoder_step_cap=True, standardize="auto",
-        transform_mode="max_elbo", n_eval_samples=20, optimizer="auto", learning_rate="auto",
+        transform_mode="soft_threshold", n_eval_samples=20, optimizer="auto", learning_rate="auto",
         momentum=0.9, adam_betas=(0.5, 0.999), weight_decay=0.0, lr_schedule="one_cycle",
         lr_decay=1.0, lr_decay_every=1, warmup_fraction=0.05, batch_size=100, max_epochs=300,
         validation_fraction=0.1, n_iter_no_change=None, tol=0.0, shuffle=True,
@@ -659,7 +619,13 @@ class ThresholdedVAE(BaseSparseEstimator):
                     loss = torch.where(keep, best_loss, loss)
                 best_z, best_loss = z, loss
             return best_z
-        mu, scale, lam, _ = self._posterior(self._standardize(X))
+        Y = self._standardize(X)
+        if mode == "soft_threshold" and not self.learn_threshold:  # one pass, no scale head
+            mu = self.module_.loc(self.module_.features(Y))
+            return mu - mu.clamp(-self.threshold_, self.threshold_)  # T_lambda(mu), exact 0s
+        mu, scale, lam, _ = self._posterior(Y)
+        if mode == "soft_threshold":
+            return mu - torch.minimum(torch.maximum(mu, -lam), lam)
         if mode == "sample":
             noise = scale * self._base_noise(mu.shape, mu)
             return shifted_soft_threshold(mu, noise, lam) if self._thresholding else mu + noise

@@ -192,7 +192,8 @@ def test_max_elbo_transform_picks_lowest_loss_draw(fitted, digits):
     losses = torch.stack([loss for _, loss in draws])
     codes = torch.stack([z for z, _ in draws])
     best = codes[losses.argmin(0), torch.arange(len(X))]
-    np.testing.assert_array_equal(fitted.transform(X.numpy()), best.numpy())
+    max_elbo = pickle.loads(pickle.dumps(fitted)).set_params(transform_mode="max_elbo")
+    np.testing.assert_array_equal(max_elbo.transform(X.numpy()), best.numpy())
     # score is minus the lowest loss (sample_method="max").
     np.testing.assert_allclose(fitted.score_samples(X.numpy()), -losses.min(0).values.numpy(),
                                rtol=1e-5)
@@ -294,6 +295,54 @@ def test_pickle_round_trip(fitted, digits):
     assert clone_.n_steps_ > fitted.n_steps_
 
 
+def _soft_threshold_by_hand(est, X):
+    """``T_lambda(mu)`` from the posterior head, and the posterior scale ``b``."""
+    with torch.no_grad():
+        mu, scale, lam, _ = est._posterior(est._standardize(torch.tensor(X)))
+    mu, lam = mu.numpy().astype(np.float64), lam.numpy()
+    return np.sign(mu) * np.maximum(np.abs(mu) - lam, 0.0), mu, scale.numpy(), lam
+
+
+def test_default_transform_is_the_soft_threshold_of_the_posterior_location(fitted, digits):
+    X = digits[0][1000:1200]
+    assert fitted.transform_mode == "soft_threshold" == ThresholdedVAE().transform_mode
+    Z = fitted.transform(X)
+    expected, mu, _, lam = _soft_threshold_by_hand(fitted, X)
+    np.testing.assert_allclose(Z, expected, rtol=1e-5, atol=1e-6)
+    # Exact zeros exactly where |mu| <= lambda, and codes a classifier can use.
+    np.testing.assert_array_equal(Z == 0, np.abs(mu) <= lam)
+    assert 0.2 < (Z == 0).mean() < 1.0 and not np.signbit(Z[Z == 0]).any()
+    # Deterministic and row by row: any batch split or order, bit for bit; batches of
+    # under 4 rows go through other BLAS kernels on CPU: equal up to rounding.
+    np.testing.assert_array_equal(Z, fitted.transform(X))
+    np.testing.assert_array_equal(Z, np.vstack([fitted.transform(X[:4]), fitted.transform(X[4:])]))
+    np.testing.assert_allclose(Z[:1], fitted.transform(X[:1]), rtol=1e-5, atol=1e-6)
+    perm = np.random.RandomState(1).permutation(len(X))
+    np.testing.assert_array_equal(Z[perm], fitted.transform(X[perm]))
+
+
+@pytest.mark.parametrize("base", ["laplace", "gaussian"])
+def test_soft_threshold_is_the_median_of_the_thresholded_posterior(base):
+    """The derivation, checked by Monte Carlo: for u ~ base(mu, b), the median of
+    z = T_lambda(u) is T_lambda(median u) = T_lambda(mu) (T is monotone), which is
+    also argmin_z (z - mu)^2 / 2 + lambda |z| (a proximal step)."""
+    est = ThresholdedVAE(n_components=6, base_dist=base, device="cpu", random_state=0)
+    est._generator = torch.Generator().manual_seed(0)
+    lam = 0.3
+    mu = torch.tensor([-1.0, -0.31, -0.1, 0.0, 0.25, 0.8], dtype=torch.float64)
+    b = torch.tensor([0.2, 0.5, 0.3, 0.4, 0.1, 0.6], dtype=torch.float64)
+    n = 20_001
+    u = mu + b * est._base_noise((n, 6), mu)
+    z = u - u.clamp(-lam, lam)  # T_lambda(u), the prior's construction
+    mc_median = z.median(0).values
+    formula = np.sign(mu.numpy()) * np.maximum(np.abs(mu.numpy()) - lam, 0)
+    # Standard error of a sample median: sqrt(pi/2) b / sqrt(n) (Gaussian), b / sqrt(n) (Laplace)
+    np.testing.assert_allclose(mc_median.numpy(), formula, atol=float(5 * 1.26 * b.max() / n**0.5))
+    grid = np.linspace(-2, 2, 40_001)
+    objective = 0.5 * (grid[:, None] - mu.numpy()) ** 2 + lam * np.abs(grid[:, None])
+    np.testing.assert_allclose(grid[objective.argmin(0)], formula, atol=1e-4)
+
+
 def test_transform_modes(fitted, digits):
     X = digits[0][1000:1200]
     est = fitted
@@ -318,7 +367,7 @@ def test_transform_modes(fitted, digits):
         nz = np.mean([(est.transform(X) != 0).mean() for _ in range(20)])
         assert nz == pytest.approx(p.mean(), abs=0.01)
     finally:
-        est.set_params(transform_mode="max_elbo")
+        est.set_params(transform_mode="soft_threshold")
 
 
 def test_components_and_inverse_transform(fitted, digits):
@@ -423,7 +472,10 @@ def test_learned_threshold(digits):
     with torch.no_grad():
         _, _, lam, _ = est._posterior(est._standardize(torch.tensor(X[:50])))
     assert lam.shape == (50, 16) and torch.all(lam > 0)
-    assert (est.transform(X[:50]) == 0).mean() > 0.3
+    # The default code thresholds each latent by its own posterior-mean threshold.
+    np.testing.assert_allclose(est.transform(X[:50]), _soft_threshold_by_hand(est, X[:50])[0],
+                               rtol=1e-5, atol=1e-6)
+    assert (est.set_params(transform_mode="max_elbo").transform(X[:50]) == 0).mean() > 0.3
 
 
 def test_noise_warmup_and_schedules(digits):
@@ -599,7 +651,10 @@ def test_fashion_mnist_sparse_codes_beat_mean_image(fashion_small):
     est = ThresholdedVAE(n_components=64, encoder_hidden_sizes=(256,), n_mc_samples=4,
                          n_eval_samples=8, batch_size=64, max_epochs=5, optimizer="adam",
                          learning_rate=1e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
-                         base_dist="gaussian", device="cpu", random_state=0).fit(X)
+                         base_dist="gaussian", transform_mode="max_elbo", device="cpu",
+                         random_state=0).fit(X)
+    # The sampled max-ELBO code: at kl_weight 0.01 the decoder is tuned to its ~10%
+    # supports, and the denser soft-threshold code reconstructs worse (docs).
     Z = est.transform(Xt)
     mse = float(((Xt - est.inverse_transform(Z)) ** 2).mean())
     mse_mean = float(((Xt - X.mean(0)) ** 2).mean())
@@ -616,7 +671,8 @@ def test_fashion_mnist_conv_decoder(fashion_small):
                          encoder_hidden_sizes=(16, 16, 32, 32),
                          decoder_hidden_sizes=(16, 16, 32, 32), base_dist="gaussian",
                          n_mc_samples=4, n_eval_samples=4, batch_size=64, max_epochs=6,
-                         learning_rate=1e-3, device="cpu", random_state=0).fit(X)
+                         learning_rate=1e-3, transform_mode="max_elbo", device="cpu",
+                         random_state=0).fit(X)
     Z = est.transform(Xt)
     X_hat = est.inverse_transform(Z)
     assert X_hat.min() >= 0 and X_hat.max() <= 1
