@@ -145,6 +145,11 @@ def sparse_encode(
     >>> sparse_encode(X, D, alpha=0.5).shape
     (5, 8)
     """
+    # validate_params' Interval(Integral) accepts True/False (bool is an int).
+    for name, value in (("max_iter", max_iter), ("batch_size", batch_size)):
+        if isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"The '{name}' parameter of sparse_encode must be an int, "
+                             f"not the boolean {value!r}.")
     X = check_array(X, dtype=[np.float64, np.float32])
     dictionary = check_array(dictionary, dtype=X.dtype)
     if dictionary.shape[1] != X.shape[1]:

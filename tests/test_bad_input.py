@@ -541,14 +541,9 @@ def all_cases() -> list[Case]:
 
 
 # ------------------------------------------------------------------------- tests
-# Cases that need a change outside this test's owners' files (model modules, core,
-# datasets): expected to fail until then (strict, so a fix is noticed).
-_KNOWN: dict[str, str] = {
-    f"sparse_encode-param-{p}=True": (
-        f"sparse_encode accepts {p}=True as 1 (bool is an int); the check belongs in "
-        "skdeepsparse/_sparse_coding.py, like the estimators' booleans-where-numbers check")
-    for p in ("max_iter", "batch_size")
-}
+# Cases known to fail, with the reason, as strict xfails (so a fix is noticed);
+# none today.
+_KNOWN: dict[str, str] = {}
 
 
 @pytest.fixture(autouse=True)
@@ -582,8 +577,8 @@ def test_matrix_covers_every_registered_estimator_and_transformer():
     ids = [c.id for c in all_cases()]
     for name in registry.ESTIMATORS:
         assert sum(i.startswith(name + "-") for i in ids) >= 40, name
-    for name in (*_row_transformers(), "sparse_encode", "ImagePatches", "OlshausenWhitening", "load_mnist",
-                 "load_fashion_mnist", "load_natural_image_patches", "cli"):
+    for name in (*_row_transformers(), "sparse_encode", "ImagePatches", "OlshausenWhitening",
+                 "load_mnist", "load_fashion_mnist", "load_natural_image_patches", "cli"):
         assert any(i.startswith(name + "-") for i in ids), name
 
 
