@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from skdeepsparse import VarianceRegDictionaryLearner
+from skdeepsparse import VarianceRegDictionaryLearner, registry
 from skdeepsparse.evaluation import denoising_scores, linear_probe
 from skdeepsparse.metrics import code_sparsity, psnr
 
@@ -31,3 +31,40 @@ def test_vdl_nl_and_low_data_probe(mnist_small):
     # Encoding and decoding a noisy digit removes part of the noise.
     den = denoising_scores(lin, Xt, 0.3081, random_state=0)
     assert den["psnr_denoised"] > den["psnr_noisy"]
+
+
+def test_paper_presets_claim_ordering_at_small_budget(mnist_small):
+    """The ordering that ``benchmarks/bench_vdl_claim.py`` finds at its budget.
+
+    The paper's presets (``paper_mnist_*``) fitted for 6 epochs on 2,000 MNIST
+    images (48 decoder steps; the paper: 44,000), seed 0, as in the benchmark.
+    SDL-NL is left out (4 minutes a fit on one core). At this budget the claim
+    "VDL-NL gives higher PSNR at higher sparsity than linear dictionaries" does
+    not hold: the MLP decoder beats the *linear VDL* by far, but its codes are
+    the densest of all and the linear SDL is ahead at matched sparsity.
+    """
+    X, _, Xt, _ = mnist_small
+    X = X[:2000]
+
+    def fit(preset, mult):
+        lam = registry.presets("VarianceRegDictionaryLearner")[preset]["sparsity_reg"]
+        est = registry.make("VarianceRegDictionaryLearner", preset, sparsity_reg=lam * mult,
+                            max_epochs=6, validation_fraction=0.0, device="cpu",
+                            random_state=0).fit(X)
+        Z = est.transform(Xt)
+        return 100 * code_sparsity(Z), psnr(Xt, est.inverse_transform(Z))
+
+    sdl = [fit("paper_mnist_sdl", m) for m in (0.5, 1.0)]
+    vdl = fit("paper_mnist_vdl", 1.0)
+    vdl_nl = [fit("paper_mnist_vdl_nl", m) for m in (1.0, 2.0)]
+    # The MLP decoder with the variance hinge beats the linear one with the hinge...
+    assert vdl_nl[0][1] > vdl[1] + 1.0
+    # ...but its codes are the densest: far from SDL's sparsity at the paper's lambda.
+    assert vdl_nl[0][0] < vdl[0]
+    assert vdl_nl[1][0] < sdl[1][0] - 5.0
+    # ...and at VDL-NL's own sparsity the linear SDL reconstructs better (interpolated;
+    # if SDL's densest point is sparser than VDL-NL's, np.interp compares with it: SDL
+    # is then both sparser and better).
+    z, p = vdl_nl[1]
+    sdl_at_z = np.interp(z, [sdl[0][0], sdl[1][0]], [sdl[0][1], sdl[1][1]])
+    assert sdl_at_z > p
