@@ -38,6 +38,8 @@ __all__ = [
     "kl_laplace_laplace",
     "spike_slab_log_prob",
     "spike_slab_score",
+    "spike_slab_alpha",
+    "spike_slab_crossover",
 ]
 
 # The factorised, zero-centred priors offered by the models, by name.
@@ -202,3 +204,55 @@ def threshold_for_nonzero_fraction(fraction: float, base_dist: str, prior_scale:
     if base_dist == "laplace":
         return -prior_scale * math.log(fraction)
     return prior_scale * NormalDist().inv_cdf(1.0 - fraction / 2.0)
+
+
+def spike_slab_alpha(
+    epoch: int,
+    *,
+    alpha_init: float = 1.0,
+    alpha_final: float = 0.001,
+    alpha_decay: float = 0.033,
+    warmup_epochs: int = 21,
+) -> float:
+    """Slab weight ``alpha`` of the per-epoch annealing schedule.
+
+    ``alpha = alpha_init`` for the first ``warmup_epochs`` epochs (0-based
+    ``epoch < warmup_epochs``); afterwards it drops by ``alpha_decay`` per
+    epoch and is floored at ``alpha_final``::
+
+        alpha(e) = max(alpha_final, alpha_init - alpha_decay * (e - warmup_epochs + 1))
+
+    Parameters
+    ----------
+    epoch : int
+        0-based epoch counter (``n_iter_`` before the epoch runs).
+    alpha_init, alpha_final, alpha_decay : float
+        Start value, floor and decrement.
+    warmup_epochs : int
+        Epochs spent at ``alpha_init``.
+
+    Returns
+    -------
+    float
+    """
+    if epoch < warmup_epochs:
+        return float(alpha_init)
+    return float(max(alpha_final, alpha_init - alpha_decay * (epoch - warmup_epochs + 1)))
+
+
+def spike_slab_crossover(alpha: float, spike_std: float, slab_std: float) -> float:
+    """``|z|`` below which the spike is the more probable component of the prior.
+
+    The root of ``alpha N(z; 0, slab^2) = (1 - alpha) N(z; 0, spike^2)``:
+    ``z*^2 = 2 log((1 - alpha) slab / (alpha spike)) / (1/spike^2 - 1/slab^2)``
+    (0 when the slab wins everywhere, e.g. ``alpha = 1``; inf at ``alpha = 0``).
+    """
+    if alpha >= 1.0:
+        return 0.0
+    if alpha <= 0.0:
+        return math.inf
+    s, S = float(spike_std), float(slab_std)
+    log_ratio = math.log((1.0 - alpha) * S / (alpha * s))
+    if log_ratio <= 0.0:
+        return 0.0
+    return math.sqrt(2.0 * log_ratio / (1.0 / s**2 - 1.0 / S**2))

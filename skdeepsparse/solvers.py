@@ -15,6 +15,7 @@ __all__ = [
     "fista",
     "linear_recon_grad",
     "decoder_recon_grad",
+    "mlp_recon_grad",
     "lipschitz_constant",
     "lasso_objective",
     "lasso_gram",
@@ -194,6 +195,34 @@ def decoder_recon_grad(
         return g
 
     return grad
+
+
+def mlp_recon_grad(layers, Y: torch.Tensor, Z: torch.Tensor, scale: float = 1.0,
+                   *, sigmoid: bool = False) -> torch.Tensor:
+    """Gradient of ``scale * sum_i ||y_i - g(z_i)||^2`` in ``Z`` for a ReLU MLP ``g``, by hand.
+
+    ``layers`` is ``[(W, b), ...]`` of ``Linear -> ReLU -> ... -> Linear``
+    (optionally followed by a sigmoid): one forward and one backward pass with
+    no autograd graph. With ``a_k`` the hidden activations, ``g`` the output and
+    ``r = g - y``: ``d_out = 2 scale r g (1 - g)`` (``2 scale r`` without the
+    sigmoid), ``d_{k-1} = (d_k W_k) * 1[a_{k-1} > 0]`` and ``dE/dZ = d_1 W_1``.
+    """
+    acts = []
+    h = Z
+    last = len(layers) - 1
+    for i, (W, b) in enumerate(layers):
+        h = torch.addmm(b, h, W.t()) if b is not None else h @ W.t()
+        if i < last:
+            h = h.clamp_min_(0.0)
+            acts.append(h)
+    if sigmoid:
+        g = torch.sigmoid_(h)
+        d = (g - Y).mul_(g).mul_(g.neg().add_(1.0)).mul_(2.0 * scale)
+    else:
+        d = (h - Y).mul_(2.0 * scale)
+    for i in range(last, 0, -1):
+        d = (d @ layers[i][0]).mul_(acts[i - 1] > 0)
+    return d @ layers[0][0]
 
 
 def lasso_objective(

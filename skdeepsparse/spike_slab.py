@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from numbers import Integral, Real
 
@@ -16,47 +15,19 @@ from ._base import BaseSparseEstimator
 from ._docstrings import fill_doc
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_image_shape, check_layer_sizes, image_shape3
-from .distributions import spike_slab_log_prob, spike_slab_score
+from .distributions import (  # noqa: F401 - spike_slab_alpha is public here too
+    spike_slab_alpha,
+    spike_slab_crossover,
+    spike_slab_log_prob,
+    spike_slab_score,
+)
 from .exceptions import TrainingDivergedError
 from .nn import MLP, ConvGenerator
+from .solvers import decoder_recon_grad, mlp_recon_grad
 
 __all__ = ["SpikeSlabGenerator", "spike_slab_alpha"]
 
 _DEFAULT_HIDDEN = {"mlp": (400,), "conv": (64, 32)}
-
-
-def spike_slab_alpha(
-    epoch: int,
-    *,
-    alpha_init: float = 1.0,
-    alpha_final: float = 0.001,
-    alpha_decay: float = 0.033,
-    warmup_epochs: int = 21,
-) -> float:
-    """Slab weight ``alpha`` of the per-epoch annealing schedule.
-
-    ``alpha = alpha_init`` for the first ``warmup_epochs`` epochs (0-based
-    ``epoch < warmup_epochs``); afterwards it drops by ``alpha_decay`` per
-    epoch and is floored at ``alpha_final``::
-
-        alpha(e) = max(alpha_final, alpha_init - alpha_decay * (e - warmup_epochs + 1))
-
-    Parameters
-    ----------
-    epoch : int
-        0-based epoch counter (``n_iter_`` before the epoch runs).
-    alpha_init, alpha_final, alpha_decay : float
-        Start value, floor and decrement.
-    warmup_epochs : int
-        Epochs spent at ``alpha_init``.
-
-    Returns
-    -------
-    float
-    """
-    if epoch < warmup_epochs:
-        return float(alpha_init)
-    return float(max(alpha_final, alpha_init - alpha_decay * (epoch - warmup_epochs + 1)))
 
 
 def _linear_layers(gen: nn.Module) -> list[nn.Linear]:
@@ -502,11 +473,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
 
     def _energy_grad(self, X, z):
         """``d/dz (1/(2 sigma^2)) ||X - g(z)||^2``, rows summed (by autograd)."""
-        with torch.enable_grad():
-            z = z.detach().requires_grad_(True)
-            energy = (0.5 / self.likelihood_std**2) * ((X - self.module_(z)) ** 2).sum()
-            (g,) = torch.autograd.grad(energy, z)
-        return g
+        return decoder_recon_grad(self.module_, X, 0.5 / self.likelihood_std**2)(z)
 
     def _mlp_layers(self):
         """``[(W, b), ...]`` of an MLP generator (Linear-ReLU-...-Linear), else None."""
@@ -519,30 +486,9 @@ class SpikeSlabGenerator(BaseSparseEstimator):
                 for m in net if isinstance(m, nn.Linear)]
 
     def _mlp_energy_grad(self, layers, X, z):
-        """The same gradient, by hand: one forward and one backward pass through
-        ``Linear -> ReLU -> ... -> Linear -> sigmoid`` without autograd.
-
-        With ``a_k`` the hidden activations, ``g`` the output and ``r = g - x``:
-        ``d_out = r * g * (1 - g) / sigma^2`` (``r / sigma^2`` without the
-        sigmoid), ``d_{k-1} = (d_k W_k) * 1[a_{k-1} > 0]``, and ``dE/dz = d_1 W_1``.
-        """
-        acts = []
-        h = z
-        last = len(layers) - 1
-        for i, (W, b) in enumerate(layers):
-            h = torch.addmm(b, h, W.t()) if b is not None else h @ W.t()
-            if i < last:
-                h = h.clamp_min_(0.0)
-                acts.append(h)
-        inv_s2 = 1.0 / self.likelihood_std**2
-        if self.module_.sigmoid:
-            g = torch.sigmoid_(h)
-            d = (g - X).mul_(g).mul_(g.neg().add_(1.0)).mul_(inv_s2)
-        else:
-            d = (h - X).mul_(inv_s2)
-        for i in range(last, 0, -1):
-            d = (d @ layers[i][0]).mul_(acts[i - 1] > 0)
-        return d @ layers[0][0]
+        """The same gradient by hand (:func:`~skdeepsparse.solvers.mlp_recon_grad`)."""
+        return mlp_recon_grad(layers, X, z, 0.5 / self.likelihood_std**2,
+                              sigmoid=self.module_.sigmoid)
 
     def _infer(self, X, z0, *, alpha: float, n_steps: int, noise: bool) -> torch.Tensor:
         """Short-run gradient (Langevin) ascent on log p(x, z), batched over rows.
@@ -575,21 +521,8 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         return z.detach()
 
     def _spike_threshold(self, alpha: float) -> float:
-        """``|z|`` below which the spike is the more probable component under ``p_alpha``.
-
-        The root of ``alpha N(z; 0, slab^2) = (1 - alpha) N(z; 0, spike^2)``:
-        ``z*^2 = 2 log((1 - alpha) slab / (alpha spike)) / (1/spike^2 - 1/slab^2)``
-        (0 when the slab wins everywhere, e.g. ``alpha = 1``).
-        """
-        if alpha >= 1.0:
-            return 0.0
-        if alpha <= 0.0:
-            return math.inf
-        s, S = float(self.spike_std), float(self.slab_std)
-        log_ratio = math.log((1.0 - alpha) * S / (alpha * s))
-        if log_ratio <= 0.0:
-            return 0.0
-        return math.sqrt(2.0 * log_ratio / (1.0 / s**2 - 1.0 / S**2))
+        """``|z|`` below which the spike is the more probable component."""
+        return spike_slab_crossover(alpha, self.spike_std, self.slab_std)
 
     def _resolve_threshold(self, threshold):
         if isinstance(threshold, str):  # "spike"
