@@ -155,3 +155,15 @@ def test_demo_error_while_running_leaves_no_folder(tmp_path, capsys, monkeypatch
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "RuntimeError: cannot build" in err
     assert not out.exists()
+
+
+def test_every_option_has_help_text():
+    import argparse
+
+    from skdeepsparse.app import options
+
+    for add in (options.add_demo_arguments, options.add_benchmark_arguments):
+        parser = argparse.ArgumentParser()
+        add(parser)
+        for action in parser._actions:
+            assert action.help, f"{add.__name__}: {action.option_strings} has no help text"

@@ -76,6 +76,7 @@ def run_demo(output_dir: str | Path = "skdeepsparse_demo_output", *, quick: bool
     print(f"skdeepsparse demo: 8x8 digits, {len(tr)} train / {len(te)} test images", file=stream)
     for name, factory in demo_models(quick).items():
         est = factory()
+        print(f"  {name}: fitting...", file=stream, flush=True)
         t0 = time.perf_counter()
         if est is None:
             Z_tr, Z_te, recon = X[tr], X[te], X[te]

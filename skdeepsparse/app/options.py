@@ -146,7 +146,8 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default="skdeepsparse_demo_output",
                         help="where demo.json, demo.md and atoms.png go")
     parser.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random_state of every model and of the probe draws (default 0)")
     _add_debug(parser)
 
 
@@ -164,15 +165,19 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
                        help="the papers' budgets: all 60,000 training images, paper epochs and "
                             "sizes (hours on a CPU; meant for a GPU)")
     group.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
-    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS))
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS),
+                        help="datasets to run (default: both)")
     parser.add_argument("--models", nargs="+", default=None,
                         help="subset of: " + ", ".join([*_PEERS, *ESTIMATORS]))
     parser.add_argument("--no-sweep", action="store_true",
                         help="skip the sparsity-weight sweep (no PSNR-vs-zeros plot)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--fit-repeats", type=_positive_int, default=3)
-    parser.add_argument("--transform-repeats", type=_positive_int, default=3)
+    parser.add_argument("--fit-repeats", type=_positive_int, default=3,
+                        help="fits timed per model, median reported (default 3)")
+    parser.add_argument("--transform-repeats", type=_positive_int, default=3,
+                        help="transforms timed per model, median reported (default 3)")
     parser.add_argument("--no-cache", action="store_true",
                         help="recompute every unit (the cache is neither read nor written)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress bar")
     _add_debug(parser)
