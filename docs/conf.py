@@ -33,14 +33,14 @@ nitpicky = True
 nitpick_ignore = [
     # TEMPORARY, until the docstrings name these objects by their full path:
     # unqualified names that resolve in no module context of their page.
-    # skdeepsparse/thresholded_vae.py (ThresholdedVAE docstring):
+    # src/skdeepsparse/thresholded_vae.py (ThresholdedVAE docstring):
     ("py:func", "threshold_for_nonzero_fraction"),
-    # skdeepsparse/app/runner.py (run_benchmark docstring):
+    # src/skdeepsparse/app/runner.py (run_benchmark docstring):
     ("py:func", "benchmark_models"),
     ("py:data", "BUDGETS"),
-    # skdeepsparse/app/report.py (render_rst docstring):
+    # src/skdeepsparse/app/report.py (render_rst docstring):
     ("py:func", "run_benchmark"),
-    # skdeepsparse/solvers.py (lasso_gram docstring): a private function.
+    # src/skdeepsparse/solvers.py (lasso_gram docstring): a private function.
     ("py:func", "_feature_sign"),
 ]
 nitpick_ignore_regex = [

@@ -69,8 +69,8 @@ def _imports(path: Path):
 
 @pytest.mark.parametrize(
     "path",
-    sorted((ROOT / "skdeepsparse" / "app").glob("*.py")) + [ROOT / "benchmarks" / "_common.py",
-                                                            ROOT / "benchmarks" / "run_all.py"],
+    sorted((ROOT / "src" / "skdeepsparse" / "app").glob("*.py"))
+    + [ROOT / "benchmarks" / "_common.py", ROOT / "benchmarks" / "run_all.py"],
     ids=lambda p: p.name,
 )
 def test_application_uses_only_public_api(path):
@@ -167,3 +167,15 @@ def test_every_option_has_help_text():
         add(parser)
         for action in parser._actions:
             assert action.help, f"{add.__name__}: {action.option_strings} has no help text"
+
+
+def test_a_checkout_folder_cannot_shadow_the_installed_package(tmp_path):
+    # A clone named skdeepsparse, seen from its parent folder: with the src/
+    # layout it is only a namespace portion, and the installed package wins.
+    (tmp_path / "skdeepsparse" / "src").mkdir(parents=True)
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import skdeepsparse; from skdeepsparse import VarianceRegDictionaryLearner; "
+         "print(skdeepsparse.__file__)"],
+        capture_output=True, text=True, cwd=tmp_path, check=True).stdout
+    assert out.strip().endswith("__init__.py")

@@ -13,7 +13,7 @@ A preset is a plain dict of constructor parameters. The named presets are:
 
 Each entry also names the weight that the benchmark sweeps to trace PSNR
 against sparsity. Adding an estimator takes its module, one entry here, a docs
-page and an export in ``skdeepsparse/__init__.py``.
+page and an export in ``src/skdeepsparse/__init__.py``.
 
 Examples
 --------
