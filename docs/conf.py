@@ -30,26 +30,6 @@ html_static_path = []
 
 # Every cross-reference must resolve: -W turns a dangling one into an error.
 nitpicky = True
-nitpick_ignore = [
-    # TEMPORARY, until the docstrings name these objects by their full path:
-    # unqualified names that resolve in no module context of their page.
-    # src/skdeepsparse/thresholded_vae.py (ThresholdedVAE docstring):
-    ("py:func", "threshold_for_nonzero_fraction"),
-    # src/skdeepsparse/app/runner.py (run_benchmark docstring):
-    ("py:func", "benchmark_models"),
-    ("py:data", "BUDGETS"),
-    # src/skdeepsparse/app/report.py (render_rst docstring):
-    ("py:func", "run_benchmark"),
-    # src/skdeepsparse/solvers.py (lasso_gram docstring): a private function.
-    ("py:func", "_feature_sign"),
-]
-nitpick_ignore_regex = [
-    # TEMPORARY. docs/svae.rst: the method's documented name is
-    # skdeepsparse.SVAETransformer.log_likelihood (the class is documented at the
-    # package level).
-    (r"py:meth", r"(skdeepsparse\.svae\.)?SVAETransformer\.log_likelihood"),
-]
-
 # Links into the documentation of the libraries the estimators sit on. Each
 # project is tried online first, then through the committed subset of its
 # inventory in docs/_inventories/ (written by make_inventories.py), so that

@@ -369,7 +369,7 @@ def lasso_gram(
     3. *Newton*: ``c_S = inv(G_SS)(b_S - alpha s_S)`` is the exact Lasso
        solution when support and signs are right; where a sign flips, the code
        moves to the first zero crossing and that atom leaves (rank-one
-       downdate), see :func:`_feature_sign`.
+       downdate), see ``_feature_sign``.
 
     Each pass strictly decreases every running sample's objective, so the
     method terminates; the returned codes are the exact Lasso solution up to

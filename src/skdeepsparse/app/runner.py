@@ -137,10 +137,11 @@ def run_benchmark(
     output_dir : str or path, default="skdeepsparse_benchmark"
         Receives ``results.json``, ``report.md``, the plots and ``cache/``.
     budget : {"cpu", "full", "quick"}, default="cpu"
-        See :data:`BUDGETS` and :func:`benchmark_models`.
+        See ``skdeepsparse.app.presets.BUDGETS`` and
+        :func:`~skdeepsparse.app.presets.benchmark_models`.
     datasets : sequence of {"mnist", "fashion_mnist"}
     models : sequence of str, default=None
-        Names from :func:`benchmark_models` (all by default).
+        Names from :func:`~skdeepsparse.app.presets.benchmark_models` (all by default).
     sweep : bool, default=True
         Also fit each model at every value of its sparsity weight.
     device : str, default="auto"
