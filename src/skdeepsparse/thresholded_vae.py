@@ -163,7 +163,8 @@ class ThresholdedVAE(BaseSparseEstimator):
         ``target_sparsity``; 0: no thresholding (a plain VAE).
     target_sparsity : float in (0, 1), default=0.1
         Prior fraction of **non-zero** latents (0.1: the reference ``lambda``,
-        0.23 Laplace, 0.52 Gaussian); see :func:`~skdeepsparse.distributions.threshold_for_nonzero_fraction`.
+        0.23 Laplace, 0.52 Gaussian); see
+        :func:`~skdeepsparse.distributions.threshold_for_nonzero_fraction`.
     learn_threshold : bool, default=False
         Learn ``q(lambda|x) = Gamma(alpha(x), beta(x))``, prior
         ``Gamma(threshold_prior_shape, threshold_prior_shape / lambda0)``.

@@ -45,7 +45,8 @@ def render_rst(payload: dict, figure_dir: str) -> str:
     Parameters
     ----------
     payload : dict
-        What :func:`~skdeepsparse.app.runner.run_benchmark` returned (the content of ``results.json``).
+        What :func:`~skdeepsparse.app.runner.run_benchmark` returned (the content
+        of ``results.json``).
     figure_dir : str
         Path of the run's PNG files, relative to the document that includes this.
     """
