@@ -53,7 +53,10 @@ def test_random_dictionary_and_warm_start():
     X = rng.randn(50, 30)
     ref = sk_sparse_encode(X, D, alpha=0.2, algorithm="lasso_cd", max_iter=10000)
     ours = sparse_encode(X, D, alpha=0.2, tol=1e-8)
-    np.testing.assert_allclose(ours, ref, atol=1e-4)
+    # Our solution is optimal (KKT) and at least as good as scikit-learn's, whose
+    # coordinate descent stops at a looser tolerance in older releases (1.6).
+    assert _kkt_violation(X, ours, D, 0.2, False) < 1e-5
+    assert _objective(X, ours, D, 0.2) <= _objective(X, ref, D, 0.2) * (1 + 1e-9)
     warm, n_iter = sparse_encode(X, D, alpha=0.2, init=ours, return_n_iter=True, tol=1e-8)
     np.testing.assert_allclose(warm, ours, atol=1e-6)
     assert n_iter <= 10

@@ -113,7 +113,8 @@ def denoising_scores(
 
     Gaussian noise of std ``noise_std`` is added in the data's units (pixels in
     [0, 1]), the noisy images go through ``transform`` then
-    ``inverse_transform``, and both the noisy input and the reconstruction are
+    ``inverse_transform`` (``codes @ components_`` where there is none), and
+    both the noisy input and the reconstruction are
     compared with the *clean* images.
 
     Returns
@@ -124,7 +125,11 @@ def denoising_scores(
     X_clean = np.asarray(X_clean)
     rng = check_random_state(random_state)
     noisy = (X_clean + noise_std * rng.standard_normal(X_clean.shape)).astype(X_clean.dtype)
-    recon = estimator.inverse_transform(estimator.transform(noisy))
+    codes = estimator.transform(noisy)
+    if hasattr(estimator, "inverse_transform"):
+        recon = estimator.inverse_transform(codes)
+    else:  # scikit-learn < 1.7: dictionary learners have no inverse_transform yet
+        recon = codes @ estimator.components_
     if clip:
         recon = np.clip(recon, 0.0, 1.0)
     return {"psnr_noisy": psnr(X_clean, noisy), "psnr_denoised": psnr(X_clean, recon)}

@@ -53,7 +53,10 @@ def load(dataset: str, data_home, n_train: int, n_test: int):
 
 
 def _reconstruct(est, Z) -> np.ndarray:
-    return np.asarray(est.inverse_transform(Z))
+    if hasattr(est, "inverse_transform"):
+        return np.asarray(est.inverse_transform(Z))
+    # scikit-learn < 1.7: dictionary learners have no inverse_transform yet.
+    return np.asarray(Z @ est.components_)
 
 
 def _recon_metrics(X, Z, X_hat) -> dict:
