@@ -497,7 +497,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if X.size == 0:
             return
         limit = math.sqrt(np.finfo(X.dtype).max) / max(X.shape[1], 1)
-        peak = float(np.max(np.abs(X)))
+        # max and -min instead of abs(X): no temporary copy of the data.
+        peak = max(float(X.max()), -float(X.min()))
         if peak > limit:
             raise ValueError(
                 f"{type(self).__name__}: the data reach |x| = {peak:.3g}, beyond what "
@@ -630,7 +631,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if not enabled:
             self.mean_, self.scale_ = 0.0, 1.0
             return
-        peak = float(np.max(np.abs(X))) if X.size else 0.0
+        # max and -min instead of abs(X): no temporary copy of the data.
+        peak = max(float(X.max()), -float(X.min())) if X.size else 0.0
         unit = peak if peak > 0 else 1.0
         # Dividing by the peak first keeps the squares finite for any finite data.
         Xs = X.astype(np.float64) / unit
