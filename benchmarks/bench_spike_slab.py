@@ -35,14 +35,13 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import DATA_HOME, hardware, write_results
+from _common import DATA_HOME, STATIC, hardware, write_results
 from sklearn.linear_model import LogisticRegression
 
 from skdeepsparse.datasets import load_fashion_mnist, load_mnist
 from skdeepsparse.metrics import active_components, psnr, ssim
 from skdeepsparse.spike_slab import SpikeSlabGenerator
 
-STATIC = Path(__file__).resolve().parents[1] / "docs" / "_static"
 LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 NOISE = (0.3, 0.5, 0.7)
 SHAPE = (28, 28)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import DATA_HOME, RESULTS, hardware, write_results
+from _common import DATA_HOME, RESULTS, STATIC, hardware, write_results
 
 from skdeepsparse.datasets import load_fashion_mnist
 from skdeepsparse.metrics import active_components, psnr
@@ -62,7 +62,7 @@ def main():
     ap.add_argument("--replot", action="store_true",
                     help="only redraw the figure from the saved results")
     args = ap.parse_args()
-    fig_path = ROOT / "docs" / "_static" / "tvae_fashion.png"
+    fig_path = STATIC / "tvae_fashion.png"
     saved = RESULTS / "tvae_fashion_figure.npz"
     if args.replot:
         import json
@@ -130,7 +130,7 @@ def main():
 
 
 def report(args, models, runs, recons, total):
-    fig_path = ROOT / "docs" / "_static" / "tvae_fashion.png"
+    fig_path = STATIC / "tvae_fashion.png"
     saved = RESULTS / "tvae_fashion_figure.npz"
     results = {}
     for name, rows in runs.items():
@@ -227,6 +227,7 @@ def figure(originals, recons: dict, results: dict, path: Path) -> None:
     ax.set_ylabel("train MSE/px (kept draw)")
     ax.legend(fontsize=7)
     fig.subplots_adjust(left=0.01, right=0.99, top=0.92, bottom=0.14, wspace=0.05, hspace=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 

@@ -24,7 +24,7 @@ Budget (one CPU thread): 2,000 training steps of 100 patches per model, about
 Run:  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/bench_thresholded_vae_patches.py
 Writes benchmarks/results/tvae_patches.{json,md} and docs/_static/tvae_patches_atoms.png.
 
-``--curve EPOCHS...`` instead trains the Adam thresholded Laplace one pass over
+``[--patches N] --curve EPOCHS...`` instead trains the Adam thresholded Laplace one pass over
 the 20,000 patches per epoch (``partial_fit``; constant learning rate) against
 MiniBatchDictionaryLearning fitted once (10 epochs), and at each listed epoch
 measures on 500 test patches: the model's default (soft-threshold) and max-ELBO
@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import DATA_HOME, hardware, write_results
+from _common import DATA_HOME, STATIC, hardware, write_results
 
 from skdeepsparse import sparse_encode
 from skdeepsparse.metrics import active_components
@@ -135,12 +135,13 @@ def map_at_l0(X, atoms, l0s):
     return [float(np.interp(np.log(t), l0, mse)) for t in l0s], grid
 
 
-def curve(checkpoints):
+def curve(checkpoints, n_train=None):
     from sklearn.decomposition import MiniBatchDictionaryLearning
 
     torch.set_num_threads(1)
     t_start = time.time()
     X_train, X_test = load_patches()
+    X_train = X_train[:n_train]  # ``--patches N``: a smaller run (reproduce.py's smoke budget)
     sub = X_test[:500]
     params = dict(MODELS["thr_laplace_adam"], lr_schedule="constant")
     est = ThresholdedVAE(**params)
@@ -174,7 +175,7 @@ def curve(checkpoints):
               f"(MBDL dict) at soft L0 {row['map_mbdl_at_soft_l0']:.3f}, MAP (own dict) "
               f"{row['map_tvae_dict_at_soft_l0']:.3f}", flush=True)
         md = ["## ThresholdedVAE vs MAP sparse coding on whitened 16x16 patches: the curve", "",
-              f"{N_TRAIN:,} training patches, the first 500 of {N_TEST:,} test patches "
+              f"{len(X_train):,} training patches, the first 500 of {N_TEST:,} test patches "
               "(z-scored per pixel: MSE 1 = predicting 0); 256 atoms; thresholded Laplace "
               "(threshold 0.25, b0 0.1, 20 draws, Adam, KL weight 0.001), one pass per epoch, "
               f"batch {BATCH}, constant learning rate (`partial_fit`), against "
@@ -203,8 +204,14 @@ def curve(checkpoints):
 
 
 def main():
-    if "--curve" in sys.argv:
-        return curve([int(v) for v in sys.argv[sys.argv.index("--curve") + 1:]])
+    argv = sys.argv[1:]
+    n_train = None
+    if "--patches" in argv:
+        i = argv.index("--patches")
+        n_train = int(argv[i + 1])
+        del argv[i:i + 2]
+    if "--curve" in argv:
+        return curve([int(v) for v in argv[argv.index("--curve") + 1:]], n_train)
     torch.set_num_threads(1)
     t_start = time.time()
     data = load_natural_image_patches(patch_size=16, n_patches=N_TRAIN + N_TEST, whiten=True,
@@ -252,7 +259,7 @@ def main():
     atoms["mbdl"] = dl.components_[np.argsort(-usage)]
     print(f"mbdl: {res['mse']:.4f} MSE, {res['zeros_pct']:.1f}% zeros, {fit_s:.0f}s", flush=True)
 
-    figure(atoms, ROOT / "docs" / "_static" / "tvae_patches_atoms.png")
+    figure(atoms, STATIC / "tvae_patches_atoms.png")
     payload = {
         "benchmark": "ThresholdedVAE, linear generator, whitened 16x16 natural-image patches",
         "command": "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "
@@ -316,6 +323,7 @@ def figure(atoms: dict, path: Path) -> None:
     for ax, (name, comps) in zip(axes, atoms.items(), strict=True):
         plot_atoms(comps, (16, 16), n_atoms=64, n_cols=8, title=titles[name], ax=ax)
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
     plt.close(fig)
 

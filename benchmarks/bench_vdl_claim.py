@@ -41,10 +41,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
-from _common import DATA_HOME, RESULTS, hardware, write_results
+from _common import DATA_HOME, RESULTS, STATIC, hardware, write_results
 
 from skdeepsparse import registry
 from skdeepsparse.datasets import load_fashion_mnist, load_mnist
@@ -59,7 +58,6 @@ MODELS = {  # label -> registry preset (the MNIST rows; Fashion-MNIST has no row
 }
 LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 TITLES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
-STATIC = Path(__file__).resolve().parents[1] / "docs" / "_static"
 
 
 def _partial(dataset, tag=""):
