@@ -1,6 +1,12 @@
 """Sphinx configuration for the skdeepsparse documentation."""
 
+import sys
+from pathlib import Path
+
 import skdeepsparse
+
+# Local extensions: ``results-table`` shows tables of committed results files.
+sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 project = "skdeepsparse"
 author = "the skdeepsparse developers"
@@ -14,6 +20,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "numpydoc",
+    "results_table",
 ]
 autosummary_generate = True
 autodoc_default_options = {"members": False, "inherited-members": False}
@@ -24,7 +31,7 @@ numpydoc_class_members_toctree = False
 # One page per class with a table of its methods, one page per method
 # (docs/_templates/autosummary/).
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "_bench", "_inventories"]
+exclude_patterns = ["_build", "_bench", "_inventories", "_ext"]
 html_theme = "alabaster"
 html_static_path = []
 
@@ -69,5 +76,24 @@ def _write_benchmark_results(app):
         target.write_text(text)
 
 
+def _write_claims(app):
+    """Render the committed claim tables (benchmarks/results/claims/*.json) for claims.rst."""
+    import importlib.util
+    from pathlib import Path
+
+    docs = Path(app.srcdir)
+    spec = importlib.util.spec_from_file_location(
+        "_reproduce", docs.parent / "benchmarks" / "reproduce.py")
+    reproduce = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = reproduce  # dataclasses look their module up there
+    spec.loader.exec_module(reproduce)
+    text = reproduce.render_rst(reproduce.committed_tables())
+    target = docs / "_bench" / "claims.rst"
+    target.parent.mkdir(exist_ok=True)
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+
+
 def setup(app):
     app.connect("builder-inited", _write_benchmark_results)
+    app.connect("builder-inited", _write_claims)

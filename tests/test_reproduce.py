@@ -1,0 +1,132 @@
+"""``benchmarks/reproduce.py``: the verdict rules, the budgets and the smoke run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def reproduce():
+    spec = importlib.util.spec_from_file_location(
+        "_reproduce_tests", ROOT / "benchmarks" / "reproduce.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write(folder: Path, name: str, payload: dict) -> None:
+    (folder / f"{name}.json").write_text(json.dumps(payload))
+
+
+def _fashion(thr, gauss, lap):
+    stats = {k: {"max_elbo_test_mse": {"values": v}}
+             for k, v in (("thr_gauss", thr), ("gauss_vae", gauss), ("laplace_vae", lap))}
+    return {"results": stats, "paper_reference": {"thr_gauss": 0.0229, "gauss_vae": 0.0295},
+            "args": {"n_train": 100, "epochs": 1}}
+
+
+@pytest.mark.parametrize("thr, verdict", [
+    ([0.0230, 0.0231, 0.0229], "reproduced"),  # the paper's ratio, every seed
+    ([0.0280, 0.0275, 0.0278], "partly"),  # ordering in every seed, a smaller margin
+    ([0.0300, 0.0310, 0.0305], "not reproduced"),  # worse in every seed
+    ([0.0280, 0.0300, 0.0310], "inconclusive"),  # mixed
+])
+def test_fashion_verdict_follows_ordering_and_ratio(reproduce, tmp_path, thr, verdict):
+    _write(tmp_path, "tvae_fashion", _fashion(thr, [0.0295] * 3, [0.0296] * 3))
+    claim = next(c for c in reproduce.FALLAH.claims if c.key == "fashion")
+    assert reproduce.judge(claim, tmp_path)["verdict"] == verdict
+
+
+def _collapse(std_vdl, std_none):
+    rows = []
+    for reg, std in (("variance", std_vdl), ("column_norm", 0.3), ("none", std_none)):
+        rows.append({"regularizer": reg, "test_code_std_median": std, "pct_zeros": 90.0,
+                     "col_norm_first": 1.0, "col_norm_last": 2.0})
+    return {"rows": rows}
+
+
+@pytest.mark.parametrize("vdl, none, verdict", [
+    (0.4, 0.0, "reproduced"), (0.0, 0.0, "not reproduced"), (0.4, 0.3, "inconclusive")])
+def test_collapse_verdict(reproduce, tmp_path, vdl, none, verdict):
+    _write(tmp_path, "vdl_collapse", _collapse(vdl, none))
+    claim = next(c for c in reproduce.EVTIMOVA.claims if c.key == "collapse")
+    assert reproduce.judge(claim, tmp_path)["verdict"] == verdict
+
+
+def _spike_slab(cost, k_annealed, psnr_annealed):
+    def model(cost, k, psnr, dn):
+        return {"zeroing_cost_db": cost, "nonzero_frac": 0.1, "k_at_target": k,
+                "psnr": psnr, "denoising": {s: {"psnr": p, "acc": 0.7}
+                                            for s, p in zip(("0.3", "0.5"), dn, strict=True)}}
+    seeds = {}
+    for s in range(3):
+        seeds[str(s)] = {"models": {
+            "annealed": model(cost, k_annealed, psnr_annealed, (18.0 + 0.01 * s, 17.0)),
+            "dense": model(0.2, 40, 21.0, (19.0, 16.0 + 0.01 * s))}}
+    return {"seeds": seeds}
+
+
+@pytest.mark.parametrize("cost, k, psnr, verdict", [
+    (0.1, 20, 20.5, "reproduced"), (0.1, 20, 18.0, "partly"), (2.0, 20, 20.5, "not reproduced"),
+    (0.1, 60, 20.5, "not reproduced")])
+def test_sparse_codes_verdict(reproduce, tmp_path, cost, k, psnr, verdict):
+    _write(tmp_path, "spike_slab_claims", _spike_slab(cost, k, psnr))
+    claim = next(c for c in reproduce.LI.claims if c.key == "sparse")
+    assert reproduce.judge(claim, tmp_path)["verdict"] == verdict
+
+
+def test_denoising_verdict_counts_levels_beyond_the_spread(reproduce, tmp_path):
+    _write(tmp_path, "spike_slab_claims", _spike_slab(0.1, 20, 20.0))
+    claim = next(c for c in reproduce.LI.claims if c.key == "denoising")
+    row = reproduce.judge(claim, tmp_path)
+    # annealed 18.0 < dense 19.0 at 0.3, 17.0 > 16.0 at 0.5: one level of two
+    assert row["verdict"] == "partly" and "1 of 2" in row["reason"]
+
+
+def test_missing_results_are_inconclusive_not_an_error(reproduce, tmp_path):
+    for paper in reproduce.PAPERS.values():
+        for claim in paper.claims:
+            row = reproduce.judge(claim, tmp_path)
+            assert row["verdict"] == "inconclusive" and "not found" in row["reason"]
+
+
+def test_every_step_has_every_budget(reproduce):
+    for paper in reproduce.PAPERS.values():
+        for step in paper.steps:
+            assert set(step.args) == set(reproduce.BUDGETS), (paper.key, step.script)
+            assert (ROOT / "benchmarks" / step.script).exists()
+
+
+def test_smoke_results_never_go_to_the_committed_folder(reproduce):
+    assert reproduce.results_dir("smoke", None) != reproduce.COMMITTED
+    assert reproduce.results_dir("full", None) != reproduce.COMMITTED
+    assert reproduce.results_dir("cpu", None) == reproduce.COMMITTED
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paper", ["evtimova2022", "barello2018", "fallah2022", "li2022"])
+def test_smoke_budget_runs_and_writes_the_claim_table(reproduce, tmp_path, paper):
+    """The whole pipeline of one paper at the smoke budget: every script, then its table."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    import subprocess
+
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), paper,
+                    "--budget", "smoke", "--output-dir", str(tmp_path)], check=True, env=env,
+                   cwd=ROOT)
+    table = json.loads((tmp_path / "claims" / f"{paper}.json").read_text())
+    assert table["budget"] == "smoke"
+    assert len(table["claims"]) == len(reproduce.PAPERS[paper].claims)
+    for row in table["claims"]:
+        # every claim was measured (no missing file), and its figures are in the table
+        assert "not found" not in row["reason"], row
+        assert row["verdict"] in reproduce.VERDICTS
+    assert table["provenance"]["source_hash"]
