@@ -16,6 +16,7 @@ source of the figures.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from docutils import nodes
@@ -47,7 +48,11 @@ def _cell(text: str) -> str:
     out = []
     for i, part in enumerate(text.split("`")):
         out.append(f"``{part}``" if i % 2 and part else part)
-    return "".join(out) or "\\-"
+    text = "".join(out) or "\\-"
+    # A cell that reads as a list marker ("-", "* x", "1. x") would become a list.
+    if re.match(r"(?:[-*+•]|\(?(?:\d+|#)[.)])(?:\s|$)", text):
+        text = "\\" + text
+    return text
 
 
 class ResultsTable(Directive):
