@@ -401,7 +401,7 @@ FALLAH = Paper(
             "cpu": ["--n-train", "2000", "--n-test", "2000"],
             "full": ["--n-train", "60000", "--epochs", "300", "--n-samples", "20"]}),
         Step("bench_thresholded_vae_patches.py", {
-            "smoke": ["--patches", "1000", "--curve", "1"],
+            "smoke": ["--patches", "500", "--curve", "1"],
             "cpu": ["--curve", "2", "5", "10", "20", "40"],
             "full": ["--curve", "20", "100", "400", "1200"]}),
     ],
