@@ -122,8 +122,11 @@ def _matches(figure: str, sources: list[Decimal]) -> bool:
     for s in sources:
         for candidate in (s, abs(s), s * 100, s / 100):
             for mode in (ROUND_HALF_UP, ROUND_HALF_EVEN):
-                if candidate.quantize(quantum, rounding=mode) == value:
-                    return True
+                try:
+                    if candidate.quantize(quantum, rounding=mode) == value:
+                        return True
+                except InvalidOperation:  # too many digits for the context: not a match
+                    break
     return False
 
 
