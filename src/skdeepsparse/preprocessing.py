@@ -88,6 +88,25 @@ def _store_finite(est, out: np.ndarray, sl: slice, values: np.ndarray, method: s
         )
 
 
+def _map_rows(est, X: np.ndarray, fn, method: str) -> np.ndarray:
+    """``fn`` applied chunk by chunk of rows (bounded extra memory), in ``X``'s dtype."""
+    out = np.empty(X.shape, dtype=X.dtype)
+    for sl in _row_chunks(X):
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = fn(X[sl])
+        _store_finite(est, out, sl, values, method)
+        del values
+    return out
+
+
+def _check_inverse_input(est, X) -> np.ndarray:
+    from sklearn.utils import check_array
+
+    X = check_array(X, dtype=[np.float64, np.float32])
+    _check_width(est, X, est.n_features_in_)
+    return X
+
+
 def _check_width(est, X: np.ndarray, expected: int, what: str = "X") -> None:
     if X.shape[1] != expected:
         raise ValueError(
@@ -568,12 +587,9 @@ class ZCAWhitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        out = np.empty(X.shape, dtype=X.dtype)
-        for sl in _row_chunks(X):
-            Xc = np.subtract(X[sl], self.mean_, dtype=np.float64)
-            _store_finite(self, out, sl, Xc @ self.whitening_, "transform")
-            del Xc
-        return out
+        return _map_rows(
+            self, X, lambda Xc: np.subtract(Xc, self.mean_, dtype=np.float64) @ self.whitening_,
+            "transform")
 
     def inverse_transform(self, X):
         """Undo the whitening.
@@ -587,17 +603,14 @@ class ZCAWhitening(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, n_features)
         """
         check_is_fitted(self)
-        from sklearn.utils import check_array
+        X = _check_inverse_input(self, X)
 
-        X = check_array(X, dtype=[np.float64, np.float32])
-        _check_width(self, X, self.n_features_in_)
-        out = np.empty(X.shape, dtype=X.dtype)
-        for sl in _row_chunks(X):
-            Y = X[sl].astype(np.float64) @ self.dewhitening_
-            Y += self.mean_
-            _store_finite(self, out, sl, Y, "inverse_transform")
-            del Y
-        return out
+        def dewhiten(Xc):
+            Y = Xc.astype(np.float64) @ self.dewhitening_
+            Y += self.mean_  # in place: one float64 chunk of extra memory
+            return Y
+
+        return _map_rows(self, X, dewhiten, "inverse_transform")
 
 
 class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -760,17 +773,15 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         self._check_eps()
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        out = np.empty(X.shape, dtype=X.dtype)
-        for sl in _row_chunks(X):
-            if self.method == "sample":
-                Y = self._sample_normalize(X[sl])
-            else:
-                with np.errstate(over="ignore", invalid="ignore"):
-                    Y = np.subtract(X[sl], self.mean_, dtype=np.float64)
-                    Y /= self.scale_
-            _store_finite(self, out, sl, Y, "transform")
-            del Y
-        return out
+        if self.method == "sample":
+            return _map_rows(self, X, self._sample_normalize, "transform")
+
+        def standardize(Xc):
+            Y = np.subtract(Xc, self.mean_, dtype=np.float64)
+            Y /= self.scale_
+            return Y
+
+        return _map_rows(self, X, standardize, "transform")
 
     def inverse_transform(self, X):
         """Undo the standardisation (``"global"`` and ``"feature"`` only).
@@ -789,18 +800,14 @@ class PatchNormalizer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
                 "PatchNormalizer(method='sample') cannot be inverted: the per-sample "
                 "statistics are not stored. Use method='global' or 'feature'."
             )
-        from sklearn.utils import check_array
+        X = _check_inverse_input(self, X)
 
-        X = check_array(X, dtype=[np.float64, np.float32])
-        _check_width(self, X, self.n_features_in_)
-        out = np.empty(X.shape, dtype=X.dtype)
-        for sl in _row_chunks(X):
-            with np.errstate(over="ignore", invalid="ignore"):
-                Y = np.multiply(X[sl], self.scale_, dtype=np.float64)
-                Y += self.mean_
-            _store_finite(self, out, sl, Y, "inverse_transform")
-            del Y
-        return out
+        def undo(Xc):
+            Y = np.multiply(Xc, self.scale_, dtype=np.float64)
+            Y += self.mean_  # in place: one float64 chunk of extra memory
+            return Y
+
+        return _map_rows(self, X, undo, "inverse_transform")
 
 
 # --------------------------------------------------- local contrast normalisation
