@@ -326,9 +326,10 @@ BARELLO = Paper(
     estimator="SVAETransformer",
     docs="docs/svae.rst",
     steps=[
-        Step("bench_svae_unit_norm.py", {"smoke": ["--quick", "--no-figures"], "cpu": [],
-                                         "full": _SVAE_FULL}),
-        Step("bench_svae_likelihood.py", {"smoke": ["--quick"], "cpu": [],
+        # --jobs 3: one process per seed (the committed run's command)
+        Step("bench_svae_unit_norm.py", {"smoke": ["--quick", "--no-figures"],
+                                         "cpu": ["--jobs", "3"], "full": _SVAE_FULL}),
+        Step("bench_svae_likelihood.py", {"smoke": ["--quick"], "cpu": ["--jobs", "3"],
                                           "full": [*_SVAE_FULL, "--sparsenet-steps", "10000"]}),
     ],
     claims=[
