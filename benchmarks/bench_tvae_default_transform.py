@@ -3,7 +3,8 @@
 The suite's CPU budget (``skdeepsparse benchmark --budget cpu``): the registry's
 ``benchmark_cpu`` preset of ThresholdedVAE (128 latents, 20 epochs) fitted on the
 first 10,000 training images, codes of the first 10,000 test images. For each
-``transform_mode`` (``"soft_threshold"``, the default: ``T_lambda(mu)``; the
+``transform_mode`` (``"soft_threshold"``, the default: ``T_lambda(mu)``;
+``"hard_threshold"``: ``mu 1[|mu| > lambda]``, the same support unshrunk; the
 paper's ``"max_elbo"`` draw; the dense ``"mean"``; ``"mode"``), and for raw
 pixels and scikit-learn's MiniBatchDictionaryLearning (the suite's configuration:
 128 atoms, alpha 1, 10 epochs, ``transform_algorithm="lasso_lars"``):
@@ -34,7 +35,7 @@ from skdeepsparse.datasets import load_fashion_mnist, load_mnist
 from skdeepsparse.evaluation import linear_probe
 from skdeepsparse.metrics import psnr
 
-MODES = ("soft_threshold", "max_elbo", "mean", "mode")
+MODES = ("soft_threshold", "hard_threshold", "max_elbo", "mean", "mode")
 LABELS = (1, 5, 10, 100)
 COMMAND = ("OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "
            "python benchmarks/bench_tvae_default_transform.py")

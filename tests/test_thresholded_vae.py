@@ -4,6 +4,7 @@ learning on real Fashion-MNIST. (sklearn's estimator checks run in test_common.p
 
 import math
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -321,6 +322,88 @@ def test_default_transform_is_the_soft_threshold_of_the_posterior_location(fitte
     np.testing.assert_array_equal(Z[perm], fitted.transform(X[perm]))
 
 
+def _location_float64(est, X):
+    """The location ``mu`` recomputed in float64 numpy from the weights: standardise,
+    the ReLU MLP, the location head (no torch forward, no folding)."""
+    linears = [m for m in est.module_.features.modules() if isinstance(m, nn.Linear)]
+    h = (np.asarray(X, dtype=np.float64) - est.mean_) / est.scale_
+    for i, lin in enumerate([*linears, est.module_.loc]):
+        h = h @ lin.weight.detach().double().numpy().T + lin.bias.detach().double().numpy()
+        if i < len(linears):
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def _threshold_by_hand(mu, lam, mode):
+    if mode == "soft_threshold":
+        return np.sign(mu) * np.maximum(np.abs(mu) - lam, 0.0)
+    return np.where(np.abs(mu) > lam, mu, 0.0)
+
+
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_threshold_fast_path_matches_float64_forward(digits, monkeypatch, offset):
+    """The soft/hard-threshold transform folds the standardisation into the first
+    layer while the data's mean is within 4 std of zero; with a large offset (where
+    folding would cancel catastrophically in float32) it standardises first. Both
+    must give the float64 forward's codes, for every chunking, dtype and layout."""
+    import skdeepsparse.thresholded_vae as tv
+
+    X = digits[0][:600] + np.float32(offset)
+    est = ThresholdedVAE(**{**FAST, "max_epochs": 2}).fit(X)
+    assert (abs(est.mean_) > 4 * est.scale_) == (offset > 0)
+    mu = _location_float64(est, X)
+    clear = np.abs(np.abs(mu) - est.threshold_) > 1e-4  # away from the threshold
+    ro = X.copy()
+    ro.setflags(write=False)
+    try:
+        for mode in ("soft_threshold", "hard_threshold"):
+            est.set_params(transform_mode=mode)
+            expected = _threshold_by_hand(mu, est.threshold_, mode)
+            Z = est.transform(X)
+            assert Z.dtype == np.float32
+            np.testing.assert_allclose(Z, expected, rtol=1e-4, atol=2e-5)
+            np.testing.assert_array_equal((Z == 0)[clear], (expected == 0)[clear])
+            assert not np.signbit(Z[Z == 0]).any()
+            # Chunk boundaries (7 rows), read-only, reversed and float64 input.
+            monkeypatch.setattr(tv, "_THRESHOLD_CHUNK", 7)
+            np.testing.assert_array_equal(est.transform(X), Z)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # torch warns on non-writable arrays it wraps
+                np.testing.assert_array_equal(est.transform(ro), Z)
+            np.testing.assert_array_equal(est.transform(X[::-1]), Z[::-1])
+            Z64 = est.transform(X.astype(np.float64))
+            assert Z64.dtype == np.float64
+            np.testing.assert_allclose(Z64, expected, rtol=1e-4, atol=2e-5)
+            monkeypatch.undo()
+    finally:
+        est.set_params(transform_mode="soft_threshold")
+
+
+def test_hard_threshold_is_the_l0_proximal_step():
+    """``mu 1[|mu| > lambda]`` minimises ``(z - mu)^2 / 2 + lambda^2 / 2 1[z != 0]``
+    (checked on a grid): the soft threshold's support, the magnitude unshrunk."""
+    lam = 0.3
+    mu = np.array([-1.0, -0.31, -0.29, -0.1, 0.0, 0.25, 0.35, 0.8])
+    grid = np.union1d(np.linspace(-2, 2, 40_001), [0.0])
+    objective = 0.5 * (grid[:, None] - mu) ** 2 + 0.5 * lam**2 * (grid[:, None] != 0)
+    best = grid[objective.argmin(0)]
+    np.testing.assert_allclose(best, _threshold_by_hand(mu, lam, "hard_threshold"), atol=1e-4)
+    np.testing.assert_array_equal(best == 0, _threshold_by_hand(mu, lam, "soft_threshold") == 0)
+
+
+def test_soft_threshold_fast_path_reads_no_scale_head(fitted, digits):
+    """The default transform needs only the location: a broken scale head or noise
+    generator must not change it (the other modes use them)."""
+    X = digits[0][1000:1100]
+    Z = fitted.transform(X)
+    est = pickle.loads(pickle.dumps(fitted))
+    with torch.no_grad():
+        est.module_.log_scale.weight.fill_(float("nan"))
+    est._generator = None
+    np.testing.assert_array_equal(est.transform(X), Z)
+    assert np.isnan(est.set_params(transform_mode="mean").transform(X)).all()
+
+
 @pytest.mark.parametrize("base", ["laplace", "gaussian"])
 def test_soft_threshold_is_the_median_of_the_thresholded_posterior(base):
     """The derivation, checked by Monte Carlo: for u ~ base(mu, b), the median of
@@ -475,6 +558,9 @@ def test_learned_threshold(digits):
     # The default code thresholds each latent by its own posterior-mean threshold.
     np.testing.assert_allclose(est.transform(X[:50]), _soft_threshold_by_hand(est, X[:50])[0],
                                rtol=1e-5, atol=1e-6)
+    _, mu, _, lam = _soft_threshold_by_hand(est, X[:50])
+    hard = est.set_params(transform_mode="hard_threshold").transform(X[:50])
+    np.testing.assert_allclose(hard, np.where(np.abs(mu) > lam, mu, 0), rtol=1e-5, atol=1e-6)
     assert (est.set_params(transform_mode="max_elbo").transform(X[:50]) == 0).mean() > 0.3
 
 

@@ -256,3 +256,49 @@ def spike_slab_crossover(alpha: float, spike_std: float, slab_std: float) -> flo
     if log_ratio <= 0.0:
         return 0.0
     return math.sqrt(2.0 * log_ratio / (1.0 / s**2 - 1.0 / S**2))
+
+
+# ThresholdedVAE's sampler (Fallah & Rozell 2022).
+__all__ += ["laplace_noise_from_uniform", "shifted_soft_threshold"]
+
+
+def laplace_noise_from_uniform(u: torch.Tensor) -> torch.Tensor:
+    """Standard Laplace draws by the inverse CDF of uniforms ``u``, clipped to
+    ``[eps, 1 - eps]`` of their dtype (``torch.rand`` can return 0)."""
+    tiny = torch.finfo(u.dtype).eps
+    zero = u.new_zeros(())
+    return Laplace(zero, zero + 1.0, validate_args=False).icdf(u.clamp(tiny, 1.0 - tiny))
+
+
+def shifted_soft_threshold(mu: torch.Tensor, noise: torch.Tensor, threshold) -> torch.Tensor:
+    """``z = 0`` where ``|e| <= lambda``, else ``mu + sign(e)(|e| - lambda)``: the
+    threshold acts on the noise (zero noise gives zero, not ``mu``)."""
+    active = noise.abs() > threshold
+    shrunk = mu + torch.sign(noise) * (noise.abs() - threshold)
+    return torch.where(active, shrunk, torch.zeros_like(shrunk))
+
+
+def _straight_through(mu, noise, threshold, estimator: str, thresholding: bool):
+    """Thresholded reparameterised sample; the value is :func:`shifted_soft_threshold`,
+    the gradient the estimator's. With ``e = w b eps`` (``eps`` standard noise,
+    ``b`` the posterior scale, ``w`` the warm-up) and ``a = 1[|e| > lambda]``:
+
+    * ``"straight"`` (the reference code's): the threshold sees the noise with
+      its scale detached, ``z = T(mu, sg(e), lambda) + (mu + e) - sg(mu + e)``,
+      so dz/dmu = 1 + a, dz/db = w eps (the noise alone, active or not) and
+      dz/dlambda = -sign(e) a.
+    * ``"straight_pure"``: dz/dmu = 1, dz/db = w eps, no path to lambda.
+    * ``"subgradient"``: autograd through the threshold: dz/dmu = a,
+      dz/db = a w eps, dz/dlambda = -sign(e) a.
+
+    Without thresholding (a plain VAE) this is the usual ``z = mu + e``.
+    """
+    if not thresholding:
+        return mu + noise
+    if estimator == "subgradient":
+        return shifted_soft_threshold(mu, noise, threshold)
+    z_base = mu + noise
+    ste = z_base - z_base.detach()  # exactly zero in value, identity gradient
+    if estimator == "straight":
+        return shifted_soft_threshold(mu, noise.detach(), threshold) + ste
+    return shifted_soft_threshold(mu, noise, threshold).detach() + ste

@@ -8,19 +8,28 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.distributions import Bernoulli, Gamma, Laplace, Normal, kl_divergence
 
 from ._base import BaseSparseEstimator
+from ._config import _thread_limit
 from ._docstrings import fill_doc
 from ._random import hashed_normal, hashed_uniform, row_seeds, rsample_on_generator
 from ._validation import check_image_shape, check_layer_sizes, image_shape3
-from .distributions import prior_nonzero_fraction, threshold_for_nonzero_fraction
+from .distributions import (
+    _straight_through,
+    laplace_noise_from_uniform,
+    prior_nonzero_fraction,
+    shifted_soft_threshold,
+    threshold_for_nonzero_fraction,
+)
 from .nn import MLP, ConvDecoder, ConvEncoder, LinearDictionary, normalize_columns_
 from .solvers import lipschitz_constant
 
-__all__ = ["ThresholdedVAE", "prior_nonzero_fraction", "threshold_for_nonzero_fraction"]
+__all__ = ["ThresholdedVAE", "laplace_noise_from_uniform", "prior_nonzero_fraction",
+           "shifted_soft_threshold", "threshold_for_nonzero_fraction"]
 
 # The reference configs' prior spreads: Laplace scale 0.1, Gaussian *variance* 0.1.
 _DEFAULT_PRIOR_SCALE = {"laplace": 0.1, "gaussian": math.sqrt(0.1)}
@@ -32,48 +41,8 @@ _BATCH_COUPLED = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd
 _POS_INT = [Interval(Integral, 1, None, closed="left")]
 _NON_NEG = [Interval(Real, 0, None, closed="left")]
 _POS_OR_AUTO = [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})]
-
-
-def laplace_noise_from_uniform(u: torch.Tensor) -> torch.Tensor:
-    """Standard Laplace draws by the inverse CDF of uniforms ``u``, clipped to
-    ``[eps, 1 - eps]`` of their dtype (``torch.rand`` can return 0)."""
-    tiny = torch.finfo(u.dtype).eps
-    zero = u.new_zeros(())
-    return Laplace(zero, zero + 1.0, validate_args=False).icdf(u.clamp(tiny, 1.0 - tiny))
-
-
-def shifted_soft_threshold(mu: torch.Tensor, noise: torch.Tensor, threshold) -> torch.Tensor:
-    """``z = 0`` where ``|e| <= lambda``, else ``mu + sign(e)(|e| - lambda)``: the
-    threshold acts on the noise (zero noise gives zero, not ``mu``)."""
-    active = noise.abs() > threshold
-    shrunk = mu + torch.sign(noise) * (noise.abs() - threshold)
-    return torch.where(active, shrunk, torch.zeros_like(shrunk))
-
-
-def _straight_through(mu, noise, threshold, estimator: str, thresholding: bool):
-    """Thresholded reparameterised sample; the value is :func:`shifted_soft_threshold`,
-    the gradient the estimator's. With ``e = w b eps`` (``eps`` standard noise,
-    ``b`` the posterior scale, ``w`` the warm-up) and ``a = 1[|e| > lambda]``:
-
-    * ``"straight"`` (the reference code's): the threshold sees the noise with
-      its scale detached, ``z = T(mu, sg(e), lambda) + (mu + e) - sg(mu + e)``,
-      so dz/dmu = 1 + a, dz/db = w eps (the noise alone, active or not) and
-      dz/dlambda = -sign(e) a.
-    * ``"straight_pure"``: dz/dmu = 1, dz/db = w eps, no path to lambda.
-    * ``"subgradient"``: autograd through the threshold: dz/dmu = a,
-      dz/db = a w eps, dz/dlambda = -sign(e) a.
-
-    Without thresholding (a plain VAE) this is the usual ``z = mu + e``.
-    """
-    if not thresholding:
-        return mu + noise
-    if estimator == "subgradient":
-        return shifted_soft_threshold(mu, noise, threshold)
-    z_base = mu + noise
-    ste = z_base - z_base.detach()  # exactly zero in value, identity gradient
-    if estimator == "straight":
-        return shifted_soft_threshold(mu, noise.detach(), threshold) + ste
-    return shifted_soft_threshold(mu, noise, threshold).detach() + ste
+# Rows per chunk of the soft/hard-threshold transform: its activations stay in cache.
+_THRESHOLD_CHUNK = 1024
 
 
 def _aggregation_weights(losses: torch.Tensor, method: str) -> torch.Tensor:
@@ -205,13 +174,15 @@ class ThresholdedVAE(BaseSparseEstimator):
     standardize : bool or "auto", default="auto"
         Global scalar mean and std (the scale ``prior_scale`` and ``kl_weight``
         assume); ``"auto"``: True except with ``decoder="conv"``.
-    transform_mode : {"soft_threshold", "max_elbo", "mean", "mode", "sample"}, \
-            default="soft_threshold"
+    transform_mode : {"soft_threshold", "hard_threshold", "max_elbo", "mean", \
+            "mode", "sample"}, default="soft_threshold"
         ``T_lambda(mu) = mu - clip(mu, -lambda, lambda)``: the posterior median
         of ``T_lambda(u)``, ``u ~ base(mu, b)`` (deterministic, exact zeros, one
-        encoder pass); the lowest-loss of ``n_eval_samples`` draws (noise hashed
-        from each row and ``random_state``); the dense mean ``P(z != 0) mu``;
-        ``mu`` where ``P(z != 0) > 1/2``; a fresh draw.
+        encoder pass); ``mu 1[|mu| > lambda]``, the same support without the
+        shrinkage (argmin ``(z - mu)^2 / 2 + lambda^2 / 2 1[z != 0]``); the
+        lowest-loss of ``n_eval_samples`` draws (noise hashed from each row and
+        ``random_state``); the dense mean ``P(z != 0) mu``; ``mu`` where ``P(z !=
+        0) > 1/2``; a fresh draw.
     n_eval_samples : int, default=20
         Draws of ``"max_elbo"`` and of ``score``.
     %(training_parameters)s
@@ -269,7 +240,8 @@ class ThresholdedVAE(BaseSparseEstimator):
         "decoder_optimizer": [StrOptions({"sgd", "adam"})],
         "decoder_lr_decay": [Interval(Real, 0, 1, closed="right")],
         "standardize": ["boolean", StrOptions({"auto"})],
-        "transform_mode": [StrOptions({"soft_threshold", "max_elbo", "mean", "mode", "sample"})],
+        "transform_mode": [StrOptions({"soft_threshold", "hard_threshold", "max_elbo", "mean",
+                                         "mode", "sample"})],
     }
     _free_params = frozenset({
         "kl_weight", "threshold_kl_weight", "n_mc_samples", "sample_method",
@@ -620,13 +592,11 @@ class ThresholdedVAE(BaseSparseEstimator):
                     loss = torch.where(keep, best_loss, loss)
                 best_z, best_loss = z, loss
             return best_z
-        Y = self._standardize(X)
-        if mode == "soft_threshold" and not self.learn_threshold:  # one pass, no scale head
-            mu = self.module_.loc(self.module_.features(Y))
-            return mu - mu.clamp(-self.threshold_, self.threshold_)  # T_lambda(mu), exact 0s
-        mu, scale, lam, _ = self._posterior(Y)
+        mu, scale, lam, _ = self._posterior(self._standardize(X))
         if mode == "soft_threshold":
             return mu - torch.minimum(torch.maximum(mu, -lam), lam)
+        if mode == "hard_threshold":
+            return torch.where(mu.abs() > lam, mu, torch.zeros_like(mu))
         if mode == "sample":
             noise = scale * self._base_noise(mu.shape, mu)
             return shifted_soft_threshold(mu, noise, lam) if self._thresholding else mu + noise
@@ -634,6 +604,57 @@ class ThresholdedVAE(BaseSparseEstimator):
             return mu
         p = self._nonzero_prob(scale, lam)
         return p * mu if mode == "mean" else torch.where(p > 0.5, mu, torch.zeros_like(mu))
+
+    def transform(self, X):
+        """Encode ``X`` into codes, as ``transform_mode`` says.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        codes : ndarray of shape (n_samples, n_components)
+            In the dtype of ``X``.
+        """
+        shrink = {"soft_threshold": F.softshrink, "hard_threshold": F.hardshrink}.get(
+            self.transform_mode)
+        if shrink is None or self.learn_threshold:
+            return super().transform(X)
+        # One encoder pass: no scale head, no noise, no copy of X.
+        X = self._check_fitted_input(X)
+        out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
+        codes = torch.from_numpy(out)
+        with _thread_limit(), torch.inference_mode():
+            encode = self._location_encoder()
+            for start in range(0, X.shape[0], _THRESHOLD_CHUNK):
+                chunk = np.ascontiguousarray(X[start:start + _THRESHOLD_CHUNK])
+                x = torch.from_numpy(chunk) if chunk.flags.writeable else torch.tensor(chunk)
+                mu = encode(x.to(self.device_, self._torch_dtype))
+                codes[start:start + len(chunk)] = shrink(mu, self.threshold_)
+        return out
+
+    def _location_encoder(self):
+        """``x -> mu`` on unstandardised rows. The built-in MLP runs as ``addmm`` +
+        in-place ReLU with the standardisation folded into its first layer, ``W (x -
+        m) / s + c = (W / s) x + c - (m / s) W 1`` (no pass over ``x``; the
+        cancellation this adds stays small while ``|m| <= 4 s``)."""
+        module, m, s = self.module_, self.mean_, self.scale_
+        if self._encoder_kind() != "mlp" or abs(m) > 4.0 * s:
+            return lambda x: module.loc(module.features(self._standardize(x)))
+        linears = [*(x for x in module.features.modules() if isinstance(x, nn.Linear)),
+                   module.loc]
+        W, c = linears[0].weight, linears[0].bias
+        c = (c.double() - (m / s) * W.double().sum(1)).to(c.dtype)
+        layers = [(W.t() / s, c)] + [(lin.weight.t(), lin.bias) for lin in linears[1:]]
+
+        def encode(x):
+            for i, (Wt, b) in enumerate(layers):
+                x = torch.addmm(b, x, Wt)
+                if i < len(layers) - 1:
+                    x.relu_()
+            return x
+        return encode
 
     def _inverse_transform_batch(self, Z):
         return self._unstandardize(self.module_.decoder(Z))
