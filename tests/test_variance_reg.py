@@ -241,3 +241,114 @@ def test_paper_presets_fit(preset, mnist_small):
                         device="cpu", decoder_hidden_sizes=(16,))
     est.fit(X)
     assert np.isfinite(est.transform(X[:20])).all()
+
+
+# ---------------------------------------------------------------- fit speed
+def _energy(est, Y, Z, Z_enc):
+    """The inference energy of the class docstring, in float64 numpy (independent of
+    the solver's gradient code)."""
+    Y, Z, Z_enc = (np.asarray(a, dtype=np.float64) for a in (Y, Z, Z_enc))
+    W = est.module_.decoder.weight.detach().double().numpy()
+    P, n_lat = Y.shape[1], Z.shape[1]
+    std = Z.std(0, ddof=1)
+    return (((Y - Z @ W.T) ** 2).sum() / P + est.sparsity_reg * np.abs(Z).sum()
+            + est.variance_reg * (np.clip(est.variance_threshold - std, 0, None) ** 2).sum()
+            + est.code_reg * ((Z - Z_enc) ** 2).sum() / n_lat)
+
+
+@pytest.mark.parametrize("step", [0.5, "auto"])
+def test_training_inference_stops_early_near_the_minimum(fitted, step):
+    # The batch-coupled energy (hinge on) that training solves: stopping on the code
+    # change must land within a small fraction of the energy a long run reaches,
+    # in far fewer iterations, and below the encoder's start.
+    vdl, _, X, _ = fitted
+    Y = vdl._standardize(torch.as_tensor(X[:250]))
+    params = vdl.get_params()
+    try:
+        with torch.no_grad():
+            Z_enc = vdl.module_.encoder(Y)
+            vdl.set_params(inference_step_size=step, inference_tol=0.0, inference_steps=1500)
+            vdl._top_eigvec = None
+            Z_ref, n_ref = vdl._infer(Y, Z_enc, variance=True)
+            vdl.set_params(inference_tol=1e-3, inference_steps=1500)
+            vdl._top_eigvec = None
+            Z, n_it = vdl._infer(Y, Z_enc, variance=True)
+    finally:
+        vdl.set_params(**params)
+    assert n_ref == 1500
+    assert n_it < n_ref / 4
+    # Z_ref is a fixed point of the proximal-gradient map of the independent energy
+    # (gradient of its smooth part by autograd, in float64).
+    Y64, Zr64, Ze64 = Y.double(), Z_ref.double().requires_grad_(True), Z_enc.double()
+    W64 = vdl.module_.decoder.weight.detach().double()
+    P, n_lat = Y.shape[1], Z.shape[1]
+    std = Zr64.std(0, unbiased=True)
+    smooth = (((Y64 - Zr64 @ W64.T) ** 2).sum() / P
+              + vdl.variance_reg * (torch.clamp(vdl.variance_threshold - std, min=0) ** 2).sum()
+              + vdl.code_reg * ((Zr64 - Ze64) ** 2).sum() / n_lat)
+    (grad,) = torch.autograd.grad(smooth, Zr64)
+    s = 0.1
+    prox = torch.clamp(Zr64 - s * grad - s * vdl.sparsity_reg, min=0).detach()
+    assert (prox - Zr64.detach()).norm() <= 1e-3 * Zr64.detach().norm()
+    e_enc, e_ref, e = (_energy(vdl, Y, z, Z_enc) for z in (Z_enc, Z_ref, Z))
+    assert e_ref < e_enc
+    assert e - e_ref <= 1e-3 * (e_enc - e_ref)
+    # The codes themselves agree, zeros included.
+    assert (Z - Z_ref).norm() <= 0.05 * Z_ref.norm()
+    assert abs(float((Z == 0).float().mean() - (Z_ref == 0).float().mean())) < 0.01
+
+
+def test_fista_early_stop_and_warm_start():
+    from skdeepsparse.solvers import fista
+
+    # A non-negative Lasso with an independent objective (float64 numpy).
+    rng = np.random.RandomState(0)
+    D = rng.randn(30, 50)
+    X = rng.randn(40, 50)
+    alpha = 0.5
+
+    def objective(c):
+        c = np.asarray(c, dtype=np.float64)
+        return 0.5 * ((X - c @ D) ** 2).sum() + alpha * np.abs(c).sum()
+
+    Dt, Xt_ = torch.tensor(D), torch.tensor(X)
+    G, b = Dt @ Dt.T, Xt_ @ Dt.T
+    step = 1.0 / float(torch.linalg.eigvalsh(G)[-1])
+    z0 = torch.zeros(40, 30, dtype=torch.float64)
+    kw = dict(step=step, alpha=alpha, positive=True)
+    z_full, n_full = fista(lambda c: c @ G - b, z0, max_iter=3000, tol=0.0, **kw)
+    z_es, n_es = fista(lambda c: c @ G - b, z0, max_iter=3000, tol=1e-4, **kw)
+    assert n_full == 3000
+    assert n_es < 3000 and n_es % 5 == 0
+    f_full, f_es, f0 = objective(z_full), objective(z_es), objective(z0)
+    assert f_es - f_full <= 1e-4 * (f0 - f_full)
+    assert torch.all(z_es >= 0)
+    # Started at the solution, it stops at the first check.
+    z_ws, n_ws = fista(lambda c: c @ G - b, z_full, max_iter=3000, tol=1e-4, **kw)
+    assert n_ws == 5
+    assert objective(z_ws) - f_full <= 1e-9 * abs(f_full)
+    # check_every sets the check interval.
+    _, n_every = fista(lambda c: c @ G - b, z_full, max_iter=3000, tol=1e-4, check_every=1,
+                       **kw)
+    assert n_every == 1
+
+
+def test_auto_step_tracks_the_top_eigenvalue():
+    # inference_step_size="auto" warm-starts a power iteration from the previous
+    # batch's top eigenvector: it must follow the exact top eigenvalue when the top
+    # eigenvector turns between calls (a stale vector alone would be far off).
+    est = VarianceRegDictionaryLearner()
+    g = torch.Generator().manual_seed(0)
+    k = 32
+    Q, _ = torch.linalg.qr(torch.randn(k, k, generator=g, dtype=torch.float64))
+    lam = torch.cat([torch.tensor([10.0, 1.0], dtype=torch.float64),
+                     torch.rand(k - 2, generator=g, dtype=torch.float64)])
+    c, s_ = np.cos(0.3), np.sin(0.3)
+    turn = torch.eye(k, dtype=torch.float64)
+    turn[:2, :2] = torch.tensor([[c, -s_], [s_, c]])
+    for i in range(6):
+        A = Q @ torch.diag(lam * (1 + 0.1 * i)) @ Q.T
+        A = (A + A.T) / 2
+        exact = float(torch.linalg.eigvalsh(A)[-1])
+        assert est._top_eigenvalue(A) == pytest.approx(exact, rel=1e-4)
+        Q = turn @ Q  # the next call's top eigenvector is 0.3 rad away

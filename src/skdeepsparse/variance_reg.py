@@ -18,11 +18,12 @@ from .solvers import (
     decoder_recon_grad,
     fista,
     lasso_gram,
-    linear_recon_grad,
-    lipschitz_constant,
 )
 
 __all__ = ["VarianceRegDictionaryLearner"]
+
+# Power iterations per batch for inference_step_size="auto" (warm-started).
+_POWER_ITER = 3
 
 
 class _VDLModule(nn.Module):
@@ -39,12 +40,13 @@ def _variance_hinge_grad(Z: torch.Tensor, threshold: float, weight: float, eps: 
     the batch) and ``eps`` is 0 the gradient is 0, as for the paper's model.
     """
     n = Z.shape[0]
-    centred = Z - Z.mean(0, keepdim=True)
-    std = torch.sqrt((centred * centred).sum(0, keepdim=True) / (n - 1) + eps)
-    gap = torch.clamp(threshold - std, min=0)
-    safe = torch.where(std > 0, std, torch.ones_like(std))
-    coef = torch.where(std > 0, -2.0 * weight * gap / ((n - 1) * safe), torch.zeros_like(std))
-    return coef * centred
+    centred = Z - Z.mean(0)
+    # (centred * centred).sum(0), not vector_norm(dim=0) or Tensor.std(0): those are
+    # several times slower on CPU for this column-wise reduction.
+    std = (centred * centred).sum(0).div_(n - 1).add_(eps).sqrt_()
+    gap = (threshold - std).clamp_(min=0)
+    coef = torch.where(std > 0, gap.mul_(-2.0 * weight / (n - 1)).div_(std), 0.0)
+    return centred.mul_(coef)
 
 
 def _variance_hinge(Z: torch.Tensor, threshold: float, eps: float) -> torch.Tensor:
@@ -111,11 +113,18 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     inference_step_size : float or "auto", default=0.5
         FISTA step size (the paper uses a fixed step). ``"auto"`` uses ``1/L``
         with ``L`` from the decoder's Gram matrix (linear decoder only), which
-        cannot diverge when the atoms grow.
+        cannot diverge when the atoms grow; ``L`` is followed from batch to
+        batch by a warm-started power iteration. On MNIST it needs about 30%
+        fewer iterations than 0.5 for the same codes.
     inference_steps : int, default=200
         At most this many FISTA iterations per batch.
-    inference_tol : float, default=1e-3
-        Per-sample FISTA stopping tolerance on the relative code change.
+    inference_tol : float, default=5e-3
+        FISTA stops once the relative code change
+        ``||z_k - z_{k-1}|| / ||z_{k-1}||`` of every sample of the batch is
+        below this (checked every 5 iterations; no sample is frozen before).
+        The paper's 1e-3 froze each sample on its own; this rule at 5e-3
+        reaches the same energy in about half the iterations (on MNIST,
+        ``benchmarks/bench_vdl_fit_speed.py``). 0 runs ``inference_steps``.
     positive_code : bool, default=True
         Non-negative codes (as in every released experiment).
     lista_iter : int, default=3
@@ -229,7 +238,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         encoder_bias_weight_decay: float = 0.0,
         inference_step_size: float | str = 0.5,
         inference_steps: int = 200,
-        inference_tol: float = 1e-3,
+        inference_tol: float = 5e-3,
         positive_code: bool = True,
         lista_iter: int = 3,
         decoder_learning_rate: float = 3e-4,
@@ -334,6 +343,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
 
     def _on_fit_start(self, X):
         self._fit_standardization(X, self.standardize)
+        self._top_eigvec = None
 
     def _build_module(self, n_features):
         encoder = LISTA(n_features, self.n_components, self.lista_iter, self.positive_code)
@@ -404,24 +414,39 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
             xx = (Y * Y).sum(1) + rho * (Z_enc * Z_enc).sum(1)
             return lasso_gram(b, G, xx, self.sparsity_reg * P / 2, positive=self.positive_code,
                               tol=1e-5, max_iter=max(self.inference_steps, 1))
+        hinge = use_var and self.variance_reg > 0
         if self.decoder == "linear":
-            recon_grad = linear_recon_grad(Y, dec.weight.detach(), 1.0 / P)
+            # The smooth part without the hinge is affine in Z:
+            # grad = Z A - C with A = (2/P) W^T W + (2 gamma / l) I and
+            # C = (2/P) Y W + (2 gamma / l) Z_enc, one matrix product an iteration.
+            W = dec.weight.detach()
+            A = (W.T @ W).mul_(2.0 / P)
+            A.diagonal().add_(2.0 * gamma / l)
+            neg_C = (Y @ W).mul_(-2.0 / P)
+            if gamma:
+                neg_C.add_(Z_enc, alpha=-2.0 * gamma / l)
+
+            def grad(Z):
+                g = torch.addmm(neg_C, Z, A)
+                if hinge:
+                    g += _variance_hinge_grad(
+                        Z, self.variance_threshold, self.variance_reg, self.variance_eps)
+                return g
         else:
             recon_grad = decoder_recon_grad(dec, Y, 1.0 / P)
 
-        def grad(Z):
-            g = recon_grad(Z)
-            if gamma:
-                g = g + (2.0 * gamma / l) * (Z - Z_enc)
-            if use_var and self.variance_reg:
-                g = g + _variance_hinge_grad(
-                    Z, self.variance_threshold, self.variance_reg, self.variance_eps
-                )
-            return g
+            def grad(Z):
+                g = recon_grad(Z)
+                if gamma:
+                    g = g + (2.0 * gamma / l) * (Z - Z_enc)
+                if hinge:
+                    g = g + _variance_hinge_grad(
+                        Z, self.variance_threshold, self.variance_reg, self.variance_eps
+                    )
+                return g
 
         if self.inference_step_size == "auto":
-            W = dec.weight.detach()
-            L = 2.0 / P * lipschitz_constant(W.T @ W) + 2.0 * gamma / l
+            L = self._top_eigenvalue(A)
             if use_var:
                 L += 2.0 * self.variance_reg / (Y.shape[0] - 1)
             step = 1.0 / L
@@ -432,6 +457,26 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
             max_iter=self.inference_steps, tol=self.inference_tol,
         )
         return Z, n_it
+
+    def _top_eigenvalue(self, A):
+        """Largest eigenvalue of the symmetric PSD ``A``, warm-started across calls.
+
+        The first call (per fit, or when the size changes) is exact; later calls run
+        ``_POWER_ITER`` power iterations from the previous top eigenvector. In
+        training the decoder moves little between two batches, so the Rayleigh
+        quotient tracks the exact value at the cost of a few matrix-vector
+        products instead of an eigendecomposition per batch.
+        """
+        v = getattr(self, "_top_eigvec", None)
+        if v is None or v.shape[0] != A.shape[0] or v.device != A.device or v.dtype != A.dtype:
+            evals, evecs = torch.linalg.eigh(A.double())
+            self._top_eigvec = evecs[:, -1].to(A.dtype)
+            return float(evals[-1])
+        for _ in range(_POWER_ITER):
+            w = A @ v
+            v = w / torch.linalg.vector_norm(w).clamp_min(torch.finfo(A.dtype).tiny)
+        self._top_eigvec = v
+        return float(v @ (A @ v))
 
     # -------------------------------------------------------------- training
     def _train_step(self, X):
@@ -452,7 +497,12 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         opt_enc.step()
         with torch.no_grad():
             first = self._decoder_linears()[0].weight
-            std = Z.std(0) if Z.shape[0] > 1 else torch.zeros(Z.shape[1], device=Z.device)
+            # Column reductions as sums of squares: Tensor.std(0) and norm(dim=0) are
+            # several times slower on CPU.
+            if Z.shape[0] > 1:
+                std = ((Z - Z.mean(0)).square_().sum(0) / (Z.shape[0] - 1)).sqrt_()
+            else:
+                std = torch.zeros(Z.shape[1], device=Z.device)
             return {
                 "loss": recon.detach() + enc_loss.detach(),
                 "recon": recon.detach(),
@@ -460,7 +510,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
                 "l1": Z.abs().sum(1).mean(),
                 "zeros": (Z == 0).to(Z.dtype).mean(),
                 "code_std": std.mean(),
-                "col_norm": first.norm(dim=0).mean(),
+                "col_norm": (first * first).sum(0).sqrt_().mean(),
                 "inference_iter": float(n_it),
             }
 
