@@ -217,3 +217,120 @@ def test_threads_split_samples_same_result(mnist_problem):
     assert torch.get_num_threads() == before
     np.testing.assert_allclose(two, one, atol=1e-10)
     np.testing.assert_allclose(warm, one, atol=1e-10)
+
+
+def test_check_gap_matches_direct_computation():
+    """``_check``'s slot-based gap equals primal - dual computed from X and D."""
+    import torch
+
+    from skdeepsparse.solvers import _check
+
+    rng = np.random.RandomState(0)
+    D = rng.randn(12, 9)
+    X = rng.randn(5, 9)
+    alpha = 0.7
+    # Arbitrary (non-optimal) codes on 3 slots per row, one slot free.
+    idx = torch.tensor(rng.randint(0, 12, size=(5, 4)))
+    idx[:, 1] = (idx[:, 0] + 1) % 12
+    idx[:, 2] = (idx[:, 0] + 2) % 12
+    cS = torch.tensor(rng.randn(5, 4))
+    cS[:, 3] = 0.0
+    idx[:, 3] = idx[:, 0]  # a free slot may point anywhere
+    C = np.zeros((5, 12))
+    for i in range(5):
+        for s in range(3):
+            C[i, int(idx[i, s])] += float(cS[i, s])
+    for positive in (False, True):
+        Xt, Dt, c = torch.tensor(X), torch.tensor(D), torch.tensor(C)
+        corr = Xt @ Dt.T - c @ (Dt @ Dt.T)
+        gap, primal, viol = _check(c, corr, cS, idx, Xt @ Dt.T, (Xt * Xt).sum(1), alpha,
+                                   positive)
+        R = X - C @ D
+        g = R @ D.T
+        p_ref = 0.5 * (R * R).sum(1) + alpha * np.abs(C).sum(1)
+        dn = (np.maximum(g, 0) if positive else np.abs(g)).max(1)
+        theta = R / np.maximum(dn / alpha, 1.0)[:, None]
+        d_ref = (X * theta).sum(1) - 0.5 * (theta * theta).sum(1)
+        np.testing.assert_allclose(primal.numpy(), p_ref, rtol=1e-12)
+        np.testing.assert_allclose(gap.numpy(), p_ref - d_ref, rtol=1e-10, atol=1e-12)
+        off = C == 0
+        v_ref = (g if positive else np.abs(g)) - alpha
+        np.testing.assert_allclose(viol.numpy()[off], v_ref[off], rtol=1e-12, atol=1e-12)
+        assert np.isneginf(viol.numpy()[~off]).all()
+
+
+def _slot_inverse_error(M, idx, on, G):
+    """Largest deviation of padded ``M`` from ``inv(G_SS)`` (zeros on free slots)."""
+    worst = 0.0
+    for i in range(M.shape[0]):
+        s = np.flatnonzero(on[i])
+        ref = np.zeros_like(M[i])
+        if len(s):
+            S = idx[i, s]
+            ref[np.ix_(s, s)] = np.linalg.inv(G[np.ix_(S, S)])
+        worst = max(worst, np.abs(M[i] - ref).max() / max(np.abs(ref).max(), 1.0))
+    return worst
+
+
+def test_block_add_and_drops_keep_exact_inverse():
+    """``_add_atoms`` and ``_feature_sign`` keep ``M = inv(G_SS)`` (checked by LAPACK)."""
+    import torch
+
+    from skdeepsparse.solvers import _add_atoms, _feature_sign
+
+    rng = np.random.RandomState(0)
+    D = _coherent_dictionary(rng, k=30, p=20, pairs=4, cos=0.9)
+    D = np.vstack([D, D[:1]])  # atom 30 duplicates atom 0: must be skipped
+    G = D @ D.T
+    Gw = torch.tensor(G)
+    dG = Gw.diagonal().contiguous()
+    n = 6
+    M = torch.zeros(n, 0, 0, dtype=torch.float64)
+    idx = torch.zeros(n, 0, dtype=torch.long)
+    on = torch.zeros(n, 0, dtype=torch.bool)
+    cS = torch.zeros(n, 0, dtype=torch.float64)
+    th = torch.zeros(n, 0, dtype=torch.float64)
+    X = rng.randn(n, 20)
+    b = torch.tensor(X @ D.T)
+    steps = [rng.permutation(30)[:5] for _ in range(n)]
+    steps[0][:2] = [0, 30]  # the duplicate, right after its twin
+    for blk in range(3):
+        cand = np.array([p[:5] if blk == 0 else rng.permutation(30)[:4] for p in steps])
+        valid = torch.tensor([[int(j) not in set(idx[i][on[i]].tolist()) for j in row]
+                              for i, row in enumerate(cand)])  # already in: invalid
+        cand = torch.tensor(cand)
+        signs = torch.tensor(rng.choice([-1.0, 1.0], size=cand.shape))
+        need = max(int((on.sum(1) + valid.sum(1)).max()), on.shape[1])
+        M, idx, on, cS, th = _add_atoms(M, idx, on, cS, th, cand, valid, signs, Gw, dG, need)
+        assert _slot_inverse_error(M.numpy(), idx.numpy(), on.numpy(), G) < 1e-9
+        # Random signs: many flips, so atoms are dropped.
+        M, cS, th, on = _feature_sign(M, cS, th, on, torch.gather(b, 1, idx), 0.3, 100)
+        assert _slot_inverse_error(M.numpy(), idx.numpy(), on.numpy(), G) < 1e-9
+        # Each row ends at the Newton point of its support and signs.
+        for i in range(n):
+            s = np.flatnonzero(on[i].numpy())
+            S = idx[i, s].numpy()
+            x = np.linalg.solve(G[np.ix_(S, S)], X[i] @ D[S].T - 0.3 * th[i, s].numpy())
+            np.testing.assert_allclose(cS[i, s].numpy(), x, rtol=1e-8, atol=1e-10)
+            assert (np.sign(x) == th[i, s].numpy()).all()
+    assert not ((idx[0] == 30) & on[0]).any()
+
+
+@pytest.mark.parametrize("positive", [False, True])
+@pytest.mark.parametrize("tol", [1e-4, 1e-6])
+def test_stopping_rule_certified_in_float64(mnist_problem, positive, tol):
+    """Every sample's duality gap, recomputed in float64 from X and D, is <= tol * primal.
+
+    (For float64 input with ``tol >= 1e-5`` the solver checks in float32; the
+    certificate must still hold exactly.)
+    """
+    X, D = mnist_problem
+    for alpha in (0.3, 2.0):
+        C = sparse_encode(X, D, alpha=alpha, positive=positive, tol=tol)
+        R = X - C @ D
+        g = R @ D.T
+        primal = 0.5 * (R * R).sum(1) + alpha * np.abs(C).sum(1)
+        dn = (np.maximum(g, 0) if positive else np.abs(g)).max(1)
+        theta = R / np.maximum(dn / alpha, 1.0)[:, None]
+        dual = (X * theta).sum(1) - 0.5 * (theta * theta).sum(1)
+        assert ((primal - dual) <= tol * primal * (1 + 1e-6) + 1e-12).all()

@@ -93,8 +93,8 @@ def sparse_encode(
     The solver is a batched active-set (feature-sign) method on the Gram
     matrix: each pass adds the atoms that most violate the optimality
     conditions to every sample's support, takes exact Newton steps on the
-    supports (per-sample inverse Gram matrices kept up to date by rank-one
-    updates, batched over samples), drops atoms whose sign flips, and
+    supports (per-sample inverse Gram matrices kept up to date by one block
+    update per pass, batched over samples), drops atoms whose sign flips, and
     certifies each sample on the full dictionary with the duality gap (see
     :func:`skdeepsparse.solvers.lasso_gram`). The result is the exact Lasso
     solution up to ``tol``; the same tensor code runs on CPU and GPU.
@@ -173,7 +173,8 @@ def sparse_encode(
     with torch.no_grad():
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            Xb = torch.tensor(np.ascontiguousarray(X[start:stop]), dtype=dtype, device=dev)
+            # as_tensor: no copy on CPU (X is only read).
+            Xb = torch.as_tensor(np.ascontiguousarray(X[start:stop]), dtype=dtype, device=dev)
             b = Xb @ D.T
             xx = (Xb * Xb).sum(1)
             c0 = None
