@@ -14,8 +14,8 @@ from skdeepsparse.app.cache import source_hash
 from skdeepsparse.app.timing import hardware
 from skdeepsparse.app.timing import median_time as timed
 
-__all__ = ["DATA_HOME", "REDIRECTED", "RESULTS", "STATIC", "hardware", "provenance", "timed",
-           "write_results"]
+__all__ = ["DATA_HOME", "DEVICE", "REDIRECTED", "RESULTS", "STATIC", "hardware",
+           "provenance", "timed", "write_results"]
 
 _HERE = Path(__file__).resolve().parent
 
@@ -29,6 +29,8 @@ if REDIRECTED:
 else:
     RESULTS = _HERE / "results"
     STATIC = _HERE.parent / "docs" / "_static"
+# The device of the claim scripts' estimators (``reproduce.py --device`` sets it).
+DEVICE = os.environ.get("SKDEEPSPARSE_DEVICE", "cpu")
 DATA_HOME = os.environ.get(
     "SKDEEPSPARSE_DATA", str(_HERE.parents[1] / "shared" / "data")
 )

@@ -33,7 +33,7 @@ import time
 
 import numpy as np
 import torch
-from _common import DATA_HOME, hardware, write_results
+from _common import DATA_HOME, DEVICE, hardware, write_results
 from sklearn.decomposition import MiniBatchDictionaryLearning
 
 from skdeepsparse.datasets import load_mnist
@@ -169,7 +169,7 @@ def run_seed(seed, args, X, y, Xt, yt):
                   alpha_decay=args.decay, decoder_column_norm=tuple(args.column_norm),
                   langevin_step_size=args.step_size,
                   inference_steps=args.steps, inference_momentum=args.momentum,
-                  transform_alpha=0.01, device="cpu", random_state=seed)
+                  transform_alpha=0.01, device=DEVICE, random_state=seed)
     models = {"annealed": SpikeSlabGenerator(alpha_final=0.001, **common),
               "dense": SpikeSlabGenerator(alpha_final=1.0, **{**common, "transform_alpha": None}),
               "mbdl": MBDL(seed, args.omp_nonzero)}

@@ -43,7 +43,7 @@ import sys
 import time
 
 import numpy as np
-from _common import REDIRECTED, RESULTS, hardware, write_results
+from _common import DEVICE, REDIRECTED, RESULTS, hardware, write_results
 from bench_svae_unit_norm import load_patches
 
 
@@ -99,7 +99,7 @@ def run_seed(task):
     # Gaussian-prior VAE, free decoder
     t0 = time.perf_counter()
     g = SVAETransformer(prior="gaussian", normalize_decoder=False, max_epochs=args.epochs,
-                        validation_fraction=0.0, device="cpu", random_state=seed).fit(X)
+                        validation_fraction=0.0, device=DEVICE, random_state=seed).fit(X)
     Phi = g.components_.T.astype(np.float64)
     cov = g.prior_scale_**2 * Phi @ Phi.T + g.likelihood_std_**2 * np.eye(Phi.shape[0])
     from scipy.stats import multivariate_normal
@@ -115,7 +115,7 @@ def run_seed(task):
     scale_x = float(np.std(X, dtype=np.float64))
     b, sigma = math.sqrt(0.1) * scale_x, math.exp(-2.0) / math.sqrt(0.1) * scale_x
     enc = SVAETransformer(prior="laplace", prior_scale=b, likelihood_std=sigma, warm_start=True,
-                          validation_fraction=0.0, device="cpu", random_state=seed)
+                          validation_fraction=0.0, device=DEVICE, random_state=seed)
     enc.partial_fit(X[:64])  # builds the model; the dictionary is replaced below
     lam = sigma**2 / b
     phi = learn_sparsenet(X, 169, lam, seed, args.sparsenet_steps, n_fista=args.fista_iter)

@@ -47,7 +47,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
-from _common import DATA_HOME, REDIRECTED, RESULTS, STATIC, hardware, write_results
+from _common import DATA_HOME, DEVICE, REDIRECTED, RESULTS, STATIC, hardware, write_results
 
 SHAPE = (12, 12)
 
@@ -89,7 +89,7 @@ def run_one(task):
     prior, norm, seed, args = task
     X, X_test, _ = load_patches(args.patches_train, args.patches_test, args.pixel_std)
     est = SVAETransformer(prior=prior, normalize_decoder=norm, max_epochs=1, warm_start=True,
-                          validation_fraction=0.0, device="cpu", random_state=seed)
+                          validation_fraction=0.0, device=DEVICE, random_state=seed)
     curve, t0 = [], time.perf_counter()
     for epoch in range(args.epochs):
         est.fit(X)

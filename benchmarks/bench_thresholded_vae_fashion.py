@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import DATA_HOME, RESULTS, STATIC, hardware, write_results
+from _common import DATA_HOME, DEVICE, RESULTS, STATIC, hardware, write_results
 
 from skdeepsparse.datasets import load_fashion_mnist
 from skdeepsparse.metrics import active_components, psnr
@@ -91,7 +91,7 @@ def main():
         prior_scale=float(np.sqrt(0.1)), kl_weight=0.01, n_mc_samples=args.n_samples,
         n_eval_samples=args.n_samples, sample_method="max", optimizer="adam",
         learning_rate=1e-3, adam_betas=(0.5, 0.999), weight_decay=1e-5, batch_size=128,
-        max_epochs=args.epochs, validation_fraction=0, device="cpu",
+        max_epochs=args.epochs, validation_fraction=0, device=DEVICE,
     )
     models = {"gauss_vae": dict(common, threshold=0.0),
               "laplace_vae": dict(common, base_dist="laplace", prior_scale=0.1, threshold=0.0),

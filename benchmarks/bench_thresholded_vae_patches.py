@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from _common import DATA_HOME, STATIC, hardware, write_results
+from _common import DATA_HOME, DEVICE, STATIC, hardware, write_results
 
 from skdeepsparse import sparse_encode
 from skdeepsparse.metrics import active_components
@@ -63,7 +63,7 @@ COMMON = dict(
     n_components=256, encoder_hidden_sizes=(512, 256), base_dist="laplace",
     prior_scale=0.1, threshold=0.25, n_mc_samples=20, n_eval_samples=20, sample_method="max",
     gradient_estimator="straight", batch_size=BATCH, max_epochs=EPOCHS, validation_fraction=0,
-    standardize=False, device="cpu", random_state=0,
+    standardize=False, device=DEVICE, random_state=0,
 )
 MODELS = {
     "thr_laplace_ref": dict(COMMON, kl_weight=0.01, noise_warmup=WARMUP),

@@ -43,7 +43,7 @@ import json
 import time
 
 import numpy as np
-from _common import DATA_HOME, RESULTS, STATIC, hardware, write_results
+from _common import DATA_HOME, DEVICE, RESULTS, STATIC, hardware, write_results
 
 from skdeepsparse import registry
 from skdeepsparse.datasets import load_fashion_mnist, load_mnist
@@ -102,7 +102,7 @@ def run(args):
                 t0 = time.perf_counter()
                 est = registry.make(
                     NAME, preset, sparsity_reg=lam0 * mult, max_epochs=args.epochs,
-                    validation_fraction=0.0, device="cpu", random_state=seed,
+                    validation_fraction=0.0, device=DEVICE, random_state=seed,
                 ).fit(X)
                 fit_s = time.perf_counter() - t0
                 Z = est.transform(Xt)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from _common import DATA_HOME, hardware, write_results
+from _common import DATA_HOME, DEVICE, hardware, write_results
 
 from skdeepsparse import registry
 from skdeepsparse.datasets import load_mnist
@@ -47,7 +47,7 @@ def main():
             "VarianceRegDictionaryLearner", preset, n_components=args.n_components,
             max_epochs=args.epochs, inference_steps=100, validation_fraction=0.1,
             decoder_learning_rate=p["decoder_learning_rate"] * args.lr_scale,
-            learning_rate=p["learning_rate"] * args.lr_scale, device="cpu", random_state=0,
+            learning_rate=p["learning_rate"] * args.lr_scale, device=DEVICE, random_state=0,
         ).fit(X)
         assert est.regularizer == reg
         Z = est.transform(Xt)

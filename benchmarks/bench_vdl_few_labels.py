@@ -71,7 +71,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _common import DATA_HOME, RESULTS, hardware, write_results
+from _common import DATA_HOME, DEVICE, RESULTS, hardware, write_results
 from sklearn.decomposition import MiniBatchDictionaryLearning
 from sklearn.linear_model import LogisticRegression
 
@@ -198,7 +198,7 @@ def load(dataset, n_train, n_test):
 
 def fit_vdl(model, overrides, X, epochs):
     est = registry.make(NAME, PRESETS[model], max_epochs=epochs, validation_fraction=0.0,
-                        device="cpu", random_state=0, **overrides)
+                        device=DEVICE, random_state=0, **overrides)
     t0 = time.perf_counter()
     est.fit(X)
     return est, time.perf_counter() - t0
