@@ -364,13 +364,20 @@ def test_threshold_fast_path_matches_float64_forward(digits, monkeypatch, offset
             np.testing.assert_allclose(Z, expected, rtol=1e-4, atol=2e-5)
             np.testing.assert_array_equal((Z == 0)[clear], (expected == 0)[clear])
             assert not np.signbit(Z[Z == 0]).any()
-            # Chunk boundaries (7 rows), read-only, reversed and float64 input.
+            # Chunk boundaries (7 rows), read-only, reversed and float64 input. With
+            # several threads the CPU matrix kernel splits a 7-row and a 600-row
+            # product differently, so the codes agree to float rounding (bit for bit
+            # with one thread), with the same zeros away from the threshold.
             monkeypatch.setattr(tv, "_THRESHOLD_CHUNK", 7)
-            np.testing.assert_array_equal(est.transform(X), Z)
+
+            def same(A, B):
+                np.testing.assert_allclose(A, B, rtol=1e-6, atol=1e-6)
+                np.testing.assert_array_equal((A == 0)[clear], (B == 0)[clear])
+            same(est.transform(X), Z)
             with warnings.catch_warnings():
                 warnings.simplefilter("error")  # torch warns on non-writable arrays it wraps
-                np.testing.assert_array_equal(est.transform(ro), Z)
-            np.testing.assert_array_equal(est.transform(X[::-1]), Z[::-1])
+                same(est.transform(ro), Z)
+            same(est.transform(X[::-1])[::-1], Z)
             Z64 = est.transform(X.astype(np.float64))
             assert Z64.dtype == np.float64
             np.testing.assert_allclose(Z64, expected, rtol=1e-4, atol=2e-5)
