@@ -32,17 +32,21 @@ def sample_per_class(y, n_per_class: int, random_state=None) -> np.ndarray:
     ValueError
         If a class has fewer than ``n_per_class`` samples.
     """
-    y = np.asarray(y)
     rng = check_random_state(random_state)
-    idx = []
+    return np.concatenate([rng.choice(pool, n_per_class, replace=False)
+                           for pool in _class_pools(y, n_per_class)])
+
+
+def _class_pools(y, n_per_class: int):
+    """The indices of each class of ``y`` (sorted labels), each at least ``n_per_class`` long."""
+    y = np.asarray(y)
     for cls in np.unique(y):
         pool = np.flatnonzero(y == cls)
         if len(pool) < n_per_class:
             raise ValueError(
                 f"class {cls!r} has {len(pool)} samples; n_per_class={n_per_class} is too many."
             )
-        idx.append(rng.choice(pool, n_per_class, replace=False))
-    return np.concatenate(idx)
+        yield pool
 
 
 def linear_probe(
@@ -178,15 +182,7 @@ def first_per_class(y, n_per_class: int) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"y must be 1-D (labels); got an array of shape {y.shape}.")
-    idx = []
-    for cls in np.unique(y):
-        pool = np.flatnonzero(y == cls)
-        if len(pool) < n_per_class:
-            raise ValueError(
-                f"class {cls!r} has {len(pool)} samples; n_per_class={n_per_class} is too many."
-            )
-        idx.append(pool[:n_per_class])
-    return np.sort(np.concatenate(idx))
+    return np.sort(np.concatenate([pool[:n_per_class] for pool in _class_pools(y, n_per_class)]))
 
 
 def _check_n_per_class(k, name: str) -> None:

@@ -13,7 +13,6 @@ import torch
 __all__ = [
     "soft_threshold",
     "fista",
-    "linear_recon_grad",
     "decoder_recon_grad",
     "mlp_recon_grad",
     "lipschitz_constant",
@@ -168,24 +167,6 @@ def fista(
         z = z_new
         t = t_new
     return z, n_iter
-
-
-def linear_recon_grad(
-    Y: torch.Tensor, W: torch.Tensor, scale: float = 1.0
-) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Gradient of ``scale * sum_i ||y_i - W z_i||^2`` in ``Z``, through the Gram matrix.
-
-    ``W`` has shape (n_features, n_components) (atoms as columns). ``W^T W`` and
-    ``Y W`` are computed once, so each call costs ``n * k^2`` instead of
-    ``2 * n * k * p``.
-    """
-    G = W.T @ W
-    YW = Y @ W
-
-    def grad(Z: torch.Tensor) -> torch.Tensor:
-        return (2.0 * scale) * (Z @ G - YW)
-
-    return grad
 
 
 def decoder_recon_grad(
