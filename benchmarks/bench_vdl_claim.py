@@ -18,13 +18,15 @@ model (SDL or VDL, interpolated at the same % zeros), and lists the highest %
 zeros each sweep reaches: the claim needs VDL-NL ahead of the linear models at
 matched sparsity and reaching high sparsity at all.
 
-Run the two datasets in parallel (one core each), then merge::
+``benchmarks/reproduce.py evtimova2022 --jobs 2`` runs one process per dataset and
+seed, side by side, then merges them; by hand::
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_vdl_claim.py --dataset mnist &
-    OMP_NUM_THREADS=1 python benchmarks/bench_vdl_claim.py --dataset fashion &
-    wait; python benchmarks/bench_vdl_claim.py --report
+    OMP_NUM_THREADS=1 python benchmarks/bench_vdl_claim.py --dataset mnist --seeds 0 --tag _s0 &
+    OMP_NUM_THREADS=1 python benchmarks/bench_vdl_claim.py --dataset fashion --seeds 0 --tag _s0 &
+    wait  # ... and seeds 1 and 2 the same way
+    python benchmarks/bench_vdl_claim.py --report
 
-(``--dataset`` writes ``benchmarks/results/vdl_claim_<dataset>.json`` after every fit;
+(``--dataset`` writes ``benchmarks/results/vdl_claim_<dataset><tag>.json`` after every fit;
 ``--report`` writes ``vdl_claim.json``/``.md`` and ``docs/_static/vdl_claim_<dataset>.png``.)
 With the defaults (2,000 / 1,000 images, 6 epochs, 3 seeds) a dataset takes about
 15 minutes of one core per seed: SDL-NL (FISTA through the 1024-unit decoder,
@@ -32,8 +34,7 @@ With the defaults (2,000 / 1,000 images, 6 epochs, 3 seeds) a dataset takes abou
 most of it; SDL, VDL and VDL-NL take 5-20 s a fit. ``--models`` and
 ``--sk-alphas`` (empty: none) restrict a run; ``--tag`` names its partial file, and
 ``--report`` merges every ``vdl_claim_<dataset>*.json`` (first file wins on a
-repeated model, point and seed). The committed results were made that way (the
-commands are listed in ``vdl_claim.md``).
+repeated model, point and seed).
 """
 
 from __future__ import annotations

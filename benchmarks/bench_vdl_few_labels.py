@@ -38,29 +38,27 @@ rates x10 (the training budget) -- and VDL-NL with the sparsity weight x0.25 and
 x4; then 128 against 512 atoms (overcomplete), both fitted on the first 3,000
 images only (512 latents cost 5-9x as much a step), probed on the same pool.
 
-``--order-draws 5`` repeats the paper's protocol on 5 random orders of the pool
-(its "first k" is one fixed draw) for pixels and the paper rows, or, with
-``--only``, for those changes of the study (adding our probe without the scaler).
+``--order-draws 5`` also runs the paper's protocol on 5 random orders of the pool
+for every row (its "first k" is one fixed draw), on the features already computed.
 
-Commands (on 2 cores shared with other jobs, load average 7-10: each of the five
-runs below took 15-30 minutes; run them side by side, then merge)::
+One command makes the committed results (``benchmarks/reproduce.py evtimova2022``
+runs it as three parts side by side, one core each, then merges them)::
 
-    export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
-    B="python benchmarks/bench_vdl_few_labels.py --epochs 10"
+    python benchmarks/bench_vdl_few_labels.py --datasets mnist fashion --sweep --order-draws 5
+
+``--tag T`` writes the partial file ``vdl_few_labels_T.json`` instead of the
+result (no markdown); ``--report`` merges every partial file into
+``vdl_few_labels.json`` and ``.md`` (first file wins on a repeated row). The three
+parts::
+
+    B="python benchmarks/bench_vdl_few_labels.py --order-draws 5"
     PAIR=("128 atoms, fit on 3000" "512 atoms, fit on 3000")
-    $B --datasets mnist --sweep &   # stop it once it reaches the atoms pair
-    ($B --datasets mnist --sweep --only "${PAIR[@]}" --out /tmp/p512.json;
-     $B --datasets fashion --out /tmp/fashion.json) &
-    $B --datasets mnist --order-draws 5 --out /tmp/draws.json &
-    $B --datasets mnist --order-draws 5 --out /tmp/draws2.json \
-        --only "lambda x0.25 (0.005)" "lambda x2.5 (0.05)" &
-    $B --datasets mnist --order-draws 5 --out /tmp/draws3.json --only "${PAIR[@]}" &
-    wait
-    python benchmarks/bench_vdl_few_labels.py --merge /tmp/p512.json /tmp/fashion.json \
-        /tmp/draws.json /tmp/draws2.json /tmp/draws3.json
+    $B --datasets mnist --sweep --skip "${PAIR[@]}" --tag mnist &
+    $B --datasets mnist --sweep --only "${PAIR[@]}" --tag mnist_atoms &
+    $B --datasets fashion --tag fashion &
+    wait; python benchmarks/bench_vdl_few_labels.py --report
 
-The default ``--out`` writes ``benchmarks/results/vdl_few_labels.json`` and ``.md``
-after every fit; ``--resume`` keeps the rows already there and skips their fits.
+``--resume`` keeps the rows already in the output file and skips their fits.
 """
 
 from __future__ import annotations
@@ -68,7 +66,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 from _common import DATA_HOME, DEVICE, RESULTS, hardware, write_results
@@ -159,35 +156,6 @@ def order_draws(features, data, n_draws, labels=(1, 5, 10)):
             for k, v in scores.items()}
 
 
-def draw_rows(dataset, arrays, epochs, n_draws, changes=None):
-    """Rows holding ``paper_draws`` (and ``ours_raw`` for the study's changes).
-
-    ``changes=None``: pixels and the two paper rows; else those changes of the study.
-    """
-    X, y, Xv, yv, Xt, yt = arrays
-    if changes is None:
-        mean, std = float(X.mean()), float(X.std())
-        feats = ((X - mean) / std, (Xv - mean) / std, (Xt - mean) / std)
-        row = {"dataset": dataset, "study": "main", "model": "pixels", "change": "",
-               "codes": "pixels", "paper_draws": order_draws(feats, (y, yv, yt), n_draws)}
-        print(f"{dataset}: pixels {row['paper_draws']}", flush=True)
-        yield row
-        configs = [(model, "", {}, None, "main") for model in PRESETS]
-    else:
-        configs = [(m, c, o, n, "sweep") for m, c, o, n in SWEEP if c in changes]
-    for model, change, overrides, n_fit, study in configs:
-        est, _ = fit_vdl(model, overrides, X[:n_fit], epochs)
-        for mode in ("encoder", "fista"):
-            est.set_params(transform_mode=mode)
-            feats = tuple(np.asarray(est.transform(A)) for A in (X, Xv, Xt))
-            row = {"dataset": dataset, "study": study, "model": model, "change": change,
-                   "codes": mode, "paper_draws": order_draws(feats, (y, yv, yt), n_draws)}
-            if study == "sweep":
-                row["ours_raw"] = raw_probe(feats[0], y, feats[2], yt, LABELS)
-            print(f"{dataset}: {model} {change} {mode} {row['paper_draws']}", flush=True)
-            yield row
-
-
 def load(dataset, n_train, n_test):
     train = LOADERS[dataset]("train", data_home=DATA_HOME)
     test = LOADERS[dataset]("test", data_home=DATA_HOME, n_samples=n_test)
@@ -205,7 +173,7 @@ def fit_vdl(model, overrides, X, epochs):
 
 
 def code_rows(dataset, study, model, change, overrides, est, fit_s, arrays, labels,
-              n_denoise, raw):
+              n_denoise, raw, n_draws):
     X, y, Xv, yv, Xt, yt = arrays
     rows = []
     sigma = float(est.scale_)  # std 1 in the normalised space
@@ -219,6 +187,8 @@ def code_rows(dataset, study, model, change, overrides, est, fit_s, arrays, labe
                "psnr": psnr(Xt, est.inverse_transform(Zt)),
                "dead_latents": int(np.sum(np.all(feats[0] == 0, axis=0)))}
         row.update(evaluate(feats, (y, yv, yt), labels, raw=raw))
+        if n_draws:
+            row["paper_draws"] = order_draws(feats, (y, yv, yt), n_draws)
         if study == "main":
             row["denoise"] = denoising_scores(est, Xt[:n_denoise], sigma, random_state=0)
             row["denoise"]["sigma_pixels"] = sigma
@@ -230,18 +200,20 @@ def code_rows(dataset, study, model, change, overrides, est, fit_s, arrays, labe
     return rows
 
 
-def pixel_row(dataset, arrays, labels):
+def pixel_row(dataset, arrays, labels, n_draws):
     X, y, Xv, yv, Xt, yt = arrays
     mean, std = float(X.mean()), float(X.std())
     # the paper feeds globally standardised pixels to its linear layer; our probe
     # standardises per feature anyway (raw [0, 1] pixels, as the suite does)
     row = {"dataset": dataset, "study": "main", "model": "pixels", "change": "",
            "codes": "pixels", "pct_zeros": 100 * code_sparsity(Xt), "psnr": None}
-    paper = evaluate(((X - mean) / std, (Xv - mean) / std, (Xt - mean) / std), (y, yv, yt),
-                     labels, raw=False)
+    standardised = ((X - mean) / std, (Xv - mean) / std, (Xt - mean) / std)
+    paper = evaluate(standardised, (y, yv, yt), labels, raw=False)
     ours = evaluate((X, Xv, Xt), (y, yv, yt), labels)
     row.update(paper=paper["paper"], paper_selected=paper["paper_selected"],
                ours=ours["ours"], ours_raw=ours["ours_raw"])
+    if n_draws:
+        row["paper_draws"] = order_draws(standardised, (y, yv, yt), n_draws)
     return row
 
 
@@ -377,6 +349,25 @@ def report(payload):
     return "\n".join(md)
 
 
+def _merge_partials(partials):
+    """One payload from the partial files (first file wins on a repeated row)."""
+    payload, seen = None, set()
+    for path in partials:
+        part = json.loads(path.read_text())
+        if payload is None:
+            payload = {**part, "rows": [], "datasets": [], "merged_commands": []}
+        payload["datasets"] = sorted(set(payload["datasets"]) | set(part["datasets"]))
+        payload["merged_commands"].append(part["command"])
+        for r in part["rows"]:
+            key = (r["dataset"], r["model"], r["change"], r["codes"])
+            if key not in seen:
+                payload["rows"].append(r)
+                seen.add(key)
+    payload["command"] = "python benchmarks/bench_vdl_few_labels.py --report"
+    payload["rows"].sort(key=lambda r: list(TITLES).index(r["dataset"]))  # stable
+    return payload
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", nargs="+", default=["mnist"], choices=sorted(LOADERS))
@@ -387,47 +378,35 @@ def main():
     ap.add_argument("--sweep", action="store_true", help="the one-change study (MNIST)")
     ap.add_argument("--sk-alpha", type=float, default=0.5,
                     help="MiniBatchDictionaryLearning's alpha (0: skip it)")
-    ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--report", action="store_true", help="only rewrite the markdown")
+    ap.add_argument("--order-draws", type=int, default=0,
+                    help="also the paper's protocol on this many random orders of the pool")
     ap.add_argument("--only", nargs="*", default=None,
                     help="run only these changes of the study (and no main table)")
-    ap.add_argument("--out", default=str(OUT),
-                    help="the JSON file to write (not the default: no markdown)")
-    ap.add_argument("--order-draws", type=int, default=0,
-                    help="only the paper's protocol on this many random orders of the pool "
-                         "(pixels and the two paper rows; merge the --out file afterwards)")
-    ap.add_argument("--merge", nargs="*", default=(),
-                    help="add the rows of these JSON files (made with --out) and report")
+    ap.add_argument("--skip", nargs="*", default=(), help="skip these changes of the study")
+    ap.add_argument("--tag", default="",
+                    help="write the partial file vdl_few_labels_<tag>.json (merge: --report)")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--report", action="store_true",
+                    help="merge the partial files (if any) and write the markdown")
     args = ap.parse_args()
     labels = list(LABELS)
-    out = Path(args.out)
-    payload = json.loads(out.read_text()) if (args.resume or args.report or args.merge) \
-        and out.exists() else None
-    if args.merge:
-        seen = {(r["dataset"], r["model"], r["change"], r["codes"]): r for r in payload["rows"]}
-        for path in args.merge:
-            part = json.loads(Path(path).read_text())
-            payload["datasets"] = sorted(set(payload["datasets"]) | set(part["datasets"]))
-            payload.setdefault("merged_commands", []).append(part["command"])
-            for r in part["rows"]:
-                key = (r["dataset"], r["model"], r["change"], r["codes"])
-                if key in seen:  # add the fields it lacks (e.g. --order-draws)
-                    seen[key].update({f: v for f, v in r.items() if f not in seen[key]})
-                else:
-                    payload["rows"].append(r)
-                    seen[key] = r
-    if args.report or args.merge:
+    if args.report:
+        partials = sorted(RESULTS.glob("vdl_few_labels_*.json"))
+        payload = _merge_partials(partials) if partials else json.loads(OUT.read_text())
         write_results("vdl_few_labels", payload, report(payload))
         return
-    if payload is None:
-        payload = {"rows": []}
+    out = RESULTS / f"vdl_few_labels_{args.tag}.json" if args.tag else OUT
+    payload = json.loads(out.read_text()) if args.resume and out.exists() else {"rows": []}
     payload.update(
-        command="OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/bench_vdl_few_labels.py "
+        command="python benchmarks/bench_vdl_few_labels.py "
                 f"--datasets {' '.join(args.datasets)}" + (" --sweep" if args.sweep else "")
                 + ("" if args.n_train == 10_000 else f" --n-train {args.n_train}")
+                + ("" if args.n_test == 10_000 else f" --n-test {args.n_test}")
                 + f" --epochs {args.epochs}"
+                + (f" --order-draws {args.order_draws}" if args.order_draws else "")
                 + ("" if args.only is None else " --only " + " ".join(map(repr, args.only)))
-                + ("" if out == OUT else f" --out {out}"),
+                + ("" if not args.skip else " --skip " + " ".join(map(repr, args.skip)))
+                + (f" --tag {args.tag}" if args.tag else ""),
         budget=f"registry presets paper_mnist_vdl / paper_mnist_vdl_nl, {args.epochs} epochs "
                f"on the first {args.n_train} training images (batch 250), no validation "
                "split, random_state 0, CPU; "
@@ -437,14 +416,6 @@ def main():
         datasets=sorted(set(payload.get("datasets", [])) | set(args.datasets)),
     )
     done = {(r["dataset"], r["model"], r["change"]) for r in payload["rows"]}
-    if args.order_draws:
-        payload["command"] += f" --order-draws {args.order_draws}"
-        for ds in args.datasets:
-            arrays = load(ds, args.n_train, args.n_test)
-            for row in draw_rows(ds, arrays, args.epochs, args.order_draws, args.only):
-                payload["rows"].append(row)
-                out.write_text(json.dumps(payload, indent=2))
-        return
 
     def save():
         if out == OUT:
@@ -461,7 +432,7 @@ def main():
         if (ds, "pixels", "") not in done:
             print(f"{ds}: pixels", flush=True)
             t0 = time.perf_counter()
-            payload["rows"].append(pixel_row(ds, arrays, labels))
+            payload["rows"].append(pixel_row(ds, arrays, labels, args.order_draws))
             print(f"{ds}: pixels evaluated in {time.perf_counter() - t0:.0f} s", flush=True)
             save()
         for model in PRESETS:
@@ -470,7 +441,7 @@ def main():
             est, fit_s = fit_vdl(model, {}, arrays[0], args.epochs)
             print(f"{ds}: {model} fitted in {fit_s:.0f} s", flush=True)
             payload["rows"] += code_rows(ds, "main", model, "", {}, est, fit_s, arrays, labels,
-                                         args.n_denoise, raw=True)
+                                         args.n_denoise, True, args.order_draws)
             save()
         key = (ds, "MiniBatchDictionaryLearning", f"alpha {args.sk_alpha}")
         if args.sk_alpha > 0 and key not in done:
@@ -478,12 +449,14 @@ def main():
             save()
         if args.sweep and ds == "mnist":
             for model, change, overrides, n_fit in SWEEP:
-                if (ds, model, change) in done or (args.only and change not in args.only):
+                if ((ds, model, change) in done or change in args.skip
+                        or (args.only is not None and change not in args.only)):
                     continue
                 est, fit_s = fit_vdl(model, overrides, arrays[0][:n_fit], args.epochs)
                 print(f"{ds}: {model} {change} fitted in {fit_s:.0f} s", flush=True)
                 payload["rows"] += code_rows(ds, "sweep", model, change, overrides, est, fit_s,
-                                             arrays, labels, args.n_denoise, raw=False)
+                                             arrays, labels, args.n_denoise, True,
+                                             args.order_draws)
                 save()
     save()
 

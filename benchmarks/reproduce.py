@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import mean, pstdev
@@ -55,10 +56,15 @@ README_END = "<!-- claims:end -->"
 
 @dataclass
 class Step:
-    """One script run; ``args`` per budget (None: the step is skipped at that budget)."""
+    """One script run; ``args`` per budget (None: the step is skipped at that budget).
+
+    ``after``: the step waits for every step before it (a report that merges their
+    partial files); the others may run side by side (``--jobs``).
+    """
 
     script: str
     args: dict[str, list[str] | None]
+    after: bool = False
 
 
 @dataclass
@@ -206,6 +212,9 @@ def _vdl_downstream(results: Path) -> dict:
     return _result("; ".join(parts), verdict, reason, ["vdl_few_labels.md"])
 
 
+_ATOMS = ["128 atoms, fit on 3000", "512 atoms, fit on 3000"]
+_FEW_SMOKE = ["--n-train", "2000", "--n-test", "500", "--n-denoise", "100", "--epochs", "1"]
+_FEW_FULL = ["--n-train", "55000", "--epochs", "200"]
 _VDL_CLAIM_SMOKE = ["--n-train", "200", "--n-test", "100", "--epochs", "1", "--seeds", "0",
                     "--mults", "1", "2", "--sk-alphas", "1.0"]
 
@@ -216,25 +225,42 @@ EVTIMOVA = Paper(
     estimator="VarianceRegDictionaryLearner",
     docs="docs/variance_reg.rst",
     steps=[
+        # The long steps first, so that --jobs starts them early. Few labels in three
+        # parts (partial files vdl_few_labels_<part>.json, merged by its --report).
+        Step("bench_vdl_few_labels.py", {
+            "smoke": ["--datasets", "mnist", *_FEW_SMOKE, "--order-draws", "2",
+                      "--tag", "mnist"],
+            "cpu": ["--datasets", "mnist", "--sweep", "--skip", *_ATOMS, "--order-draws", "5",
+                    "--tag", "mnist"],
+            "full": ["--datasets", "mnist", "--sweep", "--skip", *_ATOMS, "--order-draws", "5",
+                     *_FEW_FULL, "--tag", "mnist"]}),
+        # The claim: one step per dataset and seed (partial files
+        # vdl_claim_<dataset>_s<seed>.json, merged by its --report).
+        *[Step("bench_vdl_claim.py", {
+            "smoke": ["--dataset", ds, *_VDL_CLAIM_SMOKE, "--models", "SDL", "VDL", "VDL-NL",
+                      "--tag", "_s0"] if seed == 0 else None,
+            "cpu": ["--dataset", ds, "--seeds", str(seed), "--tag", f"_s{seed}"],
+            "full": ["--dataset", ds, "--n-train", "55000", "--n-test", "10000",
+                     "--epochs", "200", "--seeds", str(seed), "--tag", f"_s{seed}"]})
+          for seed in (0, 1, 2) for ds in ("mnist", "fashion")],
+        Step("bench_vdl_few_labels.py", {
+            "smoke": None,
+            "cpu": ["--datasets", "mnist", "--sweep", "--only", *_ATOMS, "--order-draws", "5",
+                    "--tag", "mnist_atoms"],
+            "full": ["--datasets", "mnist", "--sweep", "--only", *_ATOMS, "--order-draws", "5",
+                     *_FEW_FULL, "--tag", "mnist_atoms"]}),
+        Step("bench_vdl_few_labels.py", {
+            "smoke": ["--datasets", "fashion", *_FEW_SMOKE, "--tag", "fashion"],
+            "cpu": ["--datasets", "fashion", "--order-draws", "5", "--tag", "fashion"],
+            "full": ["--datasets", "fashion", "--order-draws", "5", *_FEW_FULL,
+                     "--tag", "fashion"]}),
         Step("bench_vdl_collapse.py", {
             "smoke": ["--n-train", "300", "--epochs", "2", "--n-components", "32"],
             "cpu": [],
             "full": ["--n-train", "55000", "--epochs", "200", "--n-components", "128",
                      "--lr-scale", "1"]}),
-        *[Step("bench_vdl_claim.py", {
-            "smoke": ["--dataset", ds, *_VDL_CLAIM_SMOKE, "--models", "SDL", "VDL", "VDL-NL"],
-            "cpu": ["--dataset", ds],
-            "full": ["--dataset", ds, "--n-train", "55000", "--n-test", "10000",
-                     "--epochs", "200"]}) for ds in ("mnist", "fashion")],
-        Step("bench_vdl_claim.py", {b: ["--report"] for b in BUDGETS}),
-        # The committed cpu results also hold the one-change study and five orderings
-        # of the training set (the multi-process commands in the script's docstring).
-        Step("bench_vdl_few_labels.py", {
-            "smoke": ["--datasets", "mnist", "--n-train", "2000", "--n-test", "500",
-                      "--n-denoise", "100", "--epochs", "1"],
-            "cpu": ["--datasets", "mnist", "fashion", "--order-draws", "5", "--sweep"],
-            "full": ["--datasets", "mnist", "fashion", "--order-draws", "5", "--sweep",
-                     "--n-train", "55000", "--epochs", "200"]}),
+        Step("bench_vdl_claim.py", {b: ["--report"] for b in BUDGETS}, after=True),
+        Step("bench_vdl_few_labels.py", {b: ["--report"] for b in BUDGETS}, after=True),
     ],
     claims=[
         Claim("collapse", "Variance regularisation prevents the collapse of code norms "
@@ -549,7 +575,28 @@ def results_dir(budget: str, output_dir: str | None) -> Path:
     return Path(tempfile.gettempdir()) / "reproduce_smoke"
 
 
-def run_steps(paper: Paper, budget: str, results: Path, device: str | None) -> None:
+def _run_one(paper: Paper, budget: str, cmd: list[str], env: dict, log: Path | None) -> None:
+    tag = f"[{paper.key}/{budget}]"
+    print(f"{tag} {' '.join(cmd[1:])}" + (f"  (log: {log})" if log else ""), flush=True)
+    start = time.perf_counter()
+    if log is None:
+        subprocess.run(cmd, env=env, cwd=ROOT, check=True)
+    else:
+        with open(log, "w") as fh:
+            proc = subprocess.run(cmd, env=env, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+        if proc.returncode:
+            print(log.read_text()[-4000:], flush=True)
+            raise subprocess.CalledProcessError(proc.returncode, cmd)
+    print(f"{tag} done in {time.perf_counter() - start:.0f} s: {' '.join(cmd[2:])}", flush=True)
+
+
+def run_steps(paper: Paper, budget: str, results: Path, device: str | None,
+              jobs: int = 1) -> None:
+    """Run the paper's steps; with ``jobs > 1``, independent steps side by side.
+
+    Side by side, each step gets ``cpu_count // jobs`` threads (unless
+    ``OMP_NUM_THREADS`` is set) and its output goes to ``<results>/logs/``.
+    """
     env = dict(os.environ)
     if device:
         env["SKDEEPSPARSE_DEVICE"] = device  # read by benchmarks/_common.py
@@ -557,16 +604,32 @@ def run_steps(paper: Paper, budget: str, results: Path, device: str | None) -> N
         env.pop("SKDEEPSPARSE_RESULTS_DIR", None)  # the scripts' own default
     else:
         env["SKDEEPSPARSE_RESULTS_DIR"] = str(results)
+    if jobs > 1 and "OMP_NUM_THREADS" not in os.environ:
+        threads = str(max(1, (os.cpu_count() or 1) // jobs))
+        env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
+    stages: list[list[list[str]]] = [[]]
     for step in paper.steps:
         args = step.args.get(budget)
         if args is None:
             continue
-        args = list(args)
-        cmd = [sys.executable, str(HERE / step.script), *args]
-        print(f"[{paper.key}/{budget}] {' '.join(cmd[1:])}", flush=True)
-        start = time.perf_counter()
-        subprocess.run(cmd, env=env, cwd=ROOT, check=True)
-        print(f"[{paper.key}/{budget}] done in {time.perf_counter() - start:.0f} s", flush=True)
+        if step.after and stages[-1]:
+            stages.append([])
+        stages[-1].append([sys.executable, str(HERE / step.script), *args])
+        if step.after:
+            stages.append([])
+    logs = results / "logs"
+    for stage in stages:
+        if jobs == 1 or len(stage) == 1:
+            for cmd in stage:
+                _run_one(paper, budget, cmd, env, None)
+            continue
+        logs.mkdir(parents=True, exist_ok=True)
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(_run_one, paper, budget, cmd, env,
+                                   logs / f"{paper.key}_{i}_{Path(cmd[1]).stem}.log")
+                       for i, cmd in enumerate(stage)]
+            for f in futures:
+                f.result()  # re-raise a failed step
 
 
 def judge(claim: Claim, results: Path) -> dict:
@@ -666,6 +729,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="results folder (default: see the budgets above)")
     ap.add_argument("--device", default=None,
                     help="device of the scripts' estimators (default cpu; cuda for full)")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="run this many independent steps side by side (default 1)")
     ap.add_argument("--tables-only", action="store_true",
                     help="rebuild the claim tables from the results files, run nothing")
     ap.add_argument("--readme", action="store_true",
@@ -678,7 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         paper = PAPERS[key]
         if not args.tables_only:
             results.mkdir(parents=True, exist_ok=True)
-            run_steps(paper, args.budget, results, args.device)
+            run_steps(paper, args.budget, results, args.device, args.jobs)
         print(render_markdown(claim_table(paper, args.budget, results)))
     if args.readme:
         write_readme()
