@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -112,13 +113,53 @@ def test_smoke_results_never_go_to_the_committed_folder(reproduce):
     assert reproduce.results_dir("cpu", None) == reproduce.COMMITTED
 
 
+def _stamp_script(folder: Path, name: str) -> None:
+    """A script that records when it started and ended (and sleeps in between)."""
+    (folder / name).write_text(
+        "import sys, time, pathlib\n"
+        "out = pathlib.Path(sys.argv[1])\n"
+        "t0 = time.time(); time.sleep(float(sys.argv[2]))\n"
+        "out.write_text(f'{t0} {time.time()}')\n")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_jobs_run_independent_steps_side_by_side_and_reports_after(
+        reproduce, tmp_path, monkeypatch, jobs):
+    _stamp_script(tmp_path, "stamp.py")
+    monkeypatch.setattr(reproduce, "HERE", tmp_path)
+    steps = [reproduce.Step("stamp.py", {"cpu": [str(tmp_path / n), "2.0"]})
+             for n in ("a", "b")]  # 2 s each: overlap survives a slow start
+    steps += [reproduce.Step("stamp.py", {"cpu": [str(tmp_path / "r"), "0"]}, after=True),
+              reproduce.Step("stamp.py", {"cpu": None}),  # skipped at this budget
+              reproduce.Step("stamp.py", {"cpu": [str(tmp_path / "c"), "0"]})]
+    paper = reproduce.Paper("p", "c", "E", "d", steps=steps)
+    reproduce.run_steps(paper, "cpu", tmp_path / "out", None, jobs=jobs)
+    t = {n: [float(v) for v in (tmp_path / n).read_text().split()] for n in "abrc"}
+    overlap = min(t["a"][1], t["b"][1]) > max(t["a"][0], t["b"][0])
+    assert overlap == (jobs == 2)  # side by side only when asked
+    assert t["r"][0] >= max(t["a"][1], t["b"][1])  # the report waits for both
+    assert t["c"][0] >= t["r"][1]  # a step after a report waits for it
+
+
+def test_a_failed_step_side_by_side_fails_the_run(reproduce, tmp_path, monkeypatch):
+    (tmp_path / "fail.py").write_text("import sys\nprint('boom')\nsys.exit(3)\n")
+    _stamp_script(tmp_path, "stamp.py")
+    monkeypatch.setattr(reproduce, "HERE", tmp_path)
+    paper = reproduce.Paper("p", "c", "E", "d", steps=[
+        reproduce.Step("fail.py", {"cpu": []}),
+        reproduce.Step("stamp.py", {"cpu": [str(tmp_path / "a"), "0"]}),
+        reproduce.Step("stamp.py", {"cpu": [str(tmp_path / "r"), "0"]}, after=True)])
+    with pytest.raises(subprocess.CalledProcessError):
+        reproduce.run_steps(paper, "cpu", tmp_path / "out", None, jobs=2)
+    assert not (tmp_path / "r").exists()  # nothing runs after a failed stage
+    assert "boom" in next((tmp_path / "out" / "logs").glob("p_0_fail.log")).read_text()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("paper", ["evtimova2022", "barello2018", "fallah2022", "li2022"])
 def test_smoke_budget_runs_and_writes_the_claim_table(reproduce, tmp_path, paper):
     """The whole pipeline of one paper at the smoke budget: every script, then its table."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    import subprocess
-
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "reproduce.py"), paper,
                     "--budget", "smoke", "--output-dir", str(tmp_path)], check=True, env=env,
                    cwd=ROOT)
