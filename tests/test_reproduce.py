@@ -47,6 +47,40 @@ def test_fashion_verdict_follows_ordering_and_ratio(reproduce, tmp_path, thr, ve
     assert reproduce.judge(claim, tmp_path)["verdict"] == verdict
 
 
+def _claim(gap):
+    """vdl_claim.json with one VDL-NL point ``gap`` dB from the linear curves."""
+    curves = {"SDL": [[1.0, 80.0, 0, 12.0, 0, 3]], "VDL": [[1.0, 70.0, 0, 11.0, 0, 3]],
+              "VDL-NL": [[2.0, 68.0, 0, 13.0, 0, 3]]}
+    verdict = [{"model": "VDL-NL", "mult": 2.0, "versus": ["SDL", "VDL"], "gaps_db": [gap]}]
+    return {"datasets": {"mnist": {"args": {"epochs": 6}, "curves": curves,
+                                   "verdict": verdict}}}
+
+
+def _budget(gaps, zeros):
+    return {"datasets": {"mnist": {"summary": [
+        {"steps": 48, "gaps": {"x2": -0.3}, "max_zeros": [97.0, 87.0, 68.0]},
+        {"steps": 4400, "gaps": gaps, "max_zeros": zeros}]}}}
+
+
+@pytest.mark.parametrize("gaps, zeros, verdict, words", [
+    (None, None, "not reproduced", "not established"),  # no budget study
+    ({"x2": 0.5}, [97.0, 87.0, 70.0], "partly", "still denser"),
+    ({"x2": 0.5}, [97.0, 87.0, 98.0], "partly", "needs a longer budget"),
+    ({"x2": -0.2}, [97.0, 87.0, 70.0], "not reproduced", "not ahead at equal sparsity"),
+    ({"x2": None}, [97.0, 87.0, 60.0], "not reproduced", "denser than every linear point"),
+])
+def test_multilayer_verdict_reads_the_largest_budget(reproduce, tmp_path, gaps, zeros,
+                                                     verdict, words):
+    _write(tmp_path, "vdl_claim", _claim(-0.3))
+    if gaps is not None:
+        _write(tmp_path, "vdl_budget", _budget(gaps, zeros))
+    claim = next(c for c in reproduce.EVTIMOVA.claims if c.key == "multilayer")
+    row = reproduce.judge(claim, tmp_path)
+    assert row["verdict"] == verdict
+    assert words in row["reason"]
+    assert ("4400 steps" in row["ours"]) == (gaps is not None)
+
+
 def _collapse(std_vdl, std_none):
     rows = []
     for reg, std in (("variance", std_vdl), ("column_norm", 0.3), ("none", std_none)):
