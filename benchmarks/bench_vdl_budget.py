@@ -85,7 +85,7 @@ def _gap(rows, mult):
     """VDL-NL at ``mult`` minus the best linear curve at its % zeros (NaN: out of range)."""
     nl = [r for r in rows if r["model"] == "VDL-NL" and r["mult"] == mult]
     if not nl:
-        return float("nan"), ""
+        return float("nan"), "not measured"
     z, p = nl[0]["pct_zeros"], nl[0]["psnr_db"]
     ref = {m: _interp(rows, m, z) for m in ("SDL", "VDL")}
     ref = {m: v for m, v in ref.items() if not np.isnan(v)}
@@ -95,7 +95,7 @@ def _gap(rows, mult):
     return p - ref[best], best
 
 
-def report():
+def report(note=""):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,7 +134,8 @@ def report():
             cells = []
             for mult in (0.5, 1.0, 2.0):
                 g, vs = _gap(srows, mult)
-                cells.append("out of range" if np.isnan(g) else f"{g:+.2f} (vs {vs})")
+                cells.append(vs if vs == "not measured" else "out of range" if np.isnan(g)
+                             else f"{g:+.2f} (vs {vs})")
             zmax = [max((r["pct_zeros"] for r in srows if r["model"] == m), default=np.nan)
                     for m in ("SDL", "VDL", "VDL-NL")]
             summary.append({"steps": steps, "max_zeros": zmax,
@@ -174,6 +175,9 @@ def report():
                          f"--mults {' '.join(f'{m:g}' for m in a['mults'])} --seed {a['seed']} "
                          f"--n-test {a['n_test']}" + (f" --tag {a['tag']}" if a['tag'] else "")
                          + "`")
+    if note:
+        lines += ["", note]
+        payload["note"] = note
     write_results("vdl_budget", payload, "\n".join(lines))
 
 
@@ -190,13 +194,14 @@ def main():
     ap.add_argument("--n-test", type=int, default=1000)
     ap.add_argument("--tag", default="", help="suffix of the partial result file")
     ap.add_argument("--report", action="store_true")
+    ap.add_argument("--note", default="", help="a sentence added to the report")
     args = ap.parse_args()
     if args.models is None and not args.report:  # the whole study in one process
         args.models, args.report = ["SDL", "VDL", "VDL-NL"], True
     if args.models:
         run(args)
     if args.report:
-        report()
+        report(args.note)
 
 
 if __name__ == "__main__":
