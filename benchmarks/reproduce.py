@@ -153,7 +153,7 @@ def _vdl_multilayer(results: Path) -> dict:
     ours = "; ".join(parts)
     epochs = next(iter(data.values()))["args"]["epochs"]
     files = ["vdl_claim.md"]
-    if all(signs) and signs:
+    if signs and all(signs):
         return _result(ours, "reproduced", "VDL-NL is above the linear models at equal sparsity",
                        files)
     if not signs:
@@ -662,7 +662,7 @@ def run_steps(paper: Paper, budget: str, results: Path, device: str | None,
             stages.append([])
     logs = results / "logs"
     for stage in stages:
-        if jobs == 1 or len(stage) == 1:
+        if jobs == 1 or len(stage) <= 1:
             for cmd in stage:
                 _run_one(paper, budget, cmd, env, None)
             continue

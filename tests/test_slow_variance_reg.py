@@ -33,6 +33,16 @@ def test_vdl_nl_and_low_data_probe(mnist_small):
     assert den["psnr_denoised"] > den["psnr_noisy"]
 
 
+def _fit_preset(preset, mult, X, Xt):
+    """(% zeros, PSNR) on ``Xt`` of a paper preset, lambda x ``mult``, 6 epochs on ``X``."""
+    lam = registry.presets("VarianceRegDictionaryLearner")[preset]["sparsity_reg"]
+    est = registry.make("VarianceRegDictionaryLearner", preset, sparsity_reg=lam * mult,
+                        max_epochs=6, validation_fraction=0.0, device="cpu",
+                        random_state=0).fit(X)
+    Z = est.transform(Xt)
+    return 100 * code_sparsity(Z), psnr(Xt, est.inverse_transform(Z))
+
+
 def test_paper_presets_claim_ordering_at_small_budget(mnist_small):
     """The ordering that ``benchmarks/bench_vdl_claim.py`` finds at its budget.
 
@@ -46,17 +56,9 @@ def test_paper_presets_claim_ordering_at_small_budget(mnist_small):
     X, _, Xt, _ = mnist_small
     X = X[:2000]
 
-    def fit(preset, mult):
-        lam = registry.presets("VarianceRegDictionaryLearner")[preset]["sparsity_reg"]
-        est = registry.make("VarianceRegDictionaryLearner", preset, sparsity_reg=lam * mult,
-                            max_epochs=6, validation_fraction=0.0, device="cpu",
-                            random_state=0).fit(X)
-        Z = est.transform(Xt)
-        return 100 * code_sparsity(Z), psnr(Xt, est.inverse_transform(Z))
-
-    sdl = [fit("paper_mnist_sdl", m) for m in (0.5, 1.0)]
-    vdl = fit("paper_mnist_vdl", 1.0)
-    vdl_nl = [fit("paper_mnist_vdl_nl", m) for m in (1.0, 2.0)]
+    sdl = [_fit_preset("paper_mnist_sdl", m, X, Xt) for m in (0.5, 1.0)]
+    vdl = _fit_preset("paper_mnist_vdl", 1.0, X, Xt)
+    vdl_nl = [_fit_preset("paper_mnist_vdl_nl", m, X, Xt) for m in (1.0, 2.0)]
     # The MLP decoder with the variance hinge beats the linear one with the hinge...
     assert vdl_nl[0][1] > vdl[1] + 1.0
     # ...but its codes are the densest: far from SDL's sparsity at the paper's lambda.
@@ -83,15 +85,7 @@ def test_paper_presets_ordering_turns_with_the_budget(data_home):
     X = load_mnist("train", data_home=data_home, n_samples=10_000).data
     Xt = load_mnist("test", data_home=data_home, n_samples=1000).data
 
-    def fit(preset, mult):
-        lam = registry.presets("VarianceRegDictionaryLearner")[preset]["sparsity_reg"]
-        est = registry.make("VarianceRegDictionaryLearner", preset, sparsity_reg=lam * mult,
-                            max_epochs=6, validation_fraction=0.0, device="cpu",
-                            random_state=0).fit(X)
-        Z = est.transform(Xt)
-        return 100 * code_sparsity(Z), psnr(Xt, est.inverse_transform(Z))
-
-    sdl = sorted(fit("paper_mnist_sdl", m) for m in (0.5, 1.0, 2.0))
-    z, p = fit("paper_mnist_vdl_nl", 2.0)
+    sdl = sorted(_fit_preset("paper_mnist_sdl", m, X, Xt) for m in (0.5, 1.0, 2.0))
+    z, p = _fit_preset("paper_mnist_vdl_nl", 2.0, X, Xt)
     assert sdl[0][0] < z < sdl[-1][0]  # inside SDL's range: a real matched-sparsity check
     assert p > np.interp(z, [s[0] for s in sdl], [s[1] for s in sdl])
