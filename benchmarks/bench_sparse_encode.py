@@ -11,9 +11,14 @@ Problems (realistic, coherent dictionaries; random atoms would be far easier):
 
 For each problem, several ``alpha`` (about 1% to 20% non-zeros), float64 and
 float32, and 1 and 2 threads, the solvers run on the same data in the same
-process, interleaved, ``--repeats`` times (median reported):
+process, interleaved, ``--repeats`` times (median reported; each timed call
+starts after a 50 ms pause, so that no solver pays for the threads the previous
+one left spinning):
 
-* skdeepsparse ``sparse_encode`` (torch threads = T);
+* skdeepsparse ``sparse_encode`` (torch threads = T; on CPU the compiled
+  Lasso homotopy);
+* skdeepsparse's batched active-set solver (``lasso_gram(method="active_set")``,
+  what ``sparse_encode`` runs on a GPU), here on the CPU for comparison;
 * SPAMS ``spams.lasso`` (C++ LARS, ``numThreads=T``; ``pip install
   skdeepsparse[bench]`` or ``pip install spams-bin``), skipped when missing;
 * scikit-learn ``sparse_encode`` with ``lasso_lars`` and ``lasso_cd``
@@ -46,6 +51,7 @@ from sklearn.decomposition import sparse_encode as sk_sparse_encode
 from skdeepsparse import sparse_encode
 from skdeepsparse.datasets import load_mnist
 from skdeepsparse.preprocessing import load_natural_image_patches
+from skdeepsparse.solvers import lasso_gram
 
 try:
     import spams
@@ -74,7 +80,18 @@ def problem(name, n, n_atoms):
     return X, D
 
 
+def active_set(X, D, alpha):
+    """sparse_encode's other solver (batched tensors; its GPU path), on CPU."""
+    Xt, Dt = torch.from_numpy(X), torch.from_numpy(D)
+    C, _ = lasso_gram(Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1), alpha, method="active_set")
+    return C.numpy()
+
+
 def clock(fn):
+    # Let the previous solver's OpenMP workers (torch's, SPAMS') stop spinning
+    # first: they keep a core busy for milliseconds after a parallel region,
+    # which would bill one solver for the one that ran before it.
+    time.sleep(0.05)
     t0 = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - t0
@@ -108,6 +125,8 @@ def main():
                     torch.set_num_threads(T)
                     solvers = {
                         "skdeepsparse": lambda X=X, D=D, a=alpha: sparse_encode(X, D, alpha=a),
+                        "skdeepsparse active set (the GPU solver)": (
+                            lambda X=X, D=D, a=alpha: active_set(X, D, a)),
                         "matmul floor (X D^T)": lambda X=X, D=D: (
                             torch.from_numpy(X) @ torch.from_numpy(D).T).numpy(),
                     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,21 +19,21 @@ __all__ = ["sparse_encode"]
 
 
 def _solve(b, G, xx, alpha, positive, max_iter, tol, init):
-    """``lasso_gram``; on CPU with T > 1 torch threads, over T blocks of samples.
+    """``lasso_gram``; a warm start on CPU with T > 1 threads: over T blocks of samples.
 
-    The solver is many small batched operations: intra-op threads split each
-    one and meet at a barrier, which costs more than it saves (and far more on
-    a busy machine). Coarse-grained parallelism over samples instead: T Python
-    threads, each solving a block with one intra-op thread (torch releases the
-    GIL inside its operations). The thread setting is restored afterwards.
+    From zero codes on CPU ``lasso_gram`` runs the compiled homotopy, which
+    spreads the samples over the threads itself. The active-set solver (warm
+    starts) is many small batched operations: intra-op threads split each one
+    and meet at a barrier, which costs more than it saves. Coarse-grained
+    parallelism over samples instead: T Python threads, each solving a block
+    with one intra-op thread (torch releases the GIL inside its operations).
+    The thread setting is restored afterwards.
     """
     n_threads = torch.get_num_threads()
     n = b.shape[0]
-    if b.device.type != "cpu" or n_threads == 1 or n < 2 * n_threads:
+    if b.device.type != "cpu" or init is None or n_threads == 1 or n < 2 * n_threads:
         return lasso_gram(b, G, xx, alpha, positive=positive, max_iter=max_iter, tol=tol,
                           init=init)
-    from concurrent.futures import ThreadPoolExecutor
-
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
 
     def block(i):
@@ -46,6 +48,81 @@ def _solve(b, G, xx, alpha, positive, max_iter, tol, init):
     finally:
         torch.set_num_threads(n_threads)
     return torch.cat([p[0] for p in parts]), max(p[1] for p in parts)
+
+
+def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk):
+    """The CPU path from zero codes: the compiled homotopy, over T worker threads.
+
+    Each worker takes the next ``chunk`` rows, computes their ``X D^T`` with one
+    torch thread and runs the homotopy on them. Why not one multi-threaded
+    product first: torch's OpenMP workers keep spinning for milliseconds after a
+    parallel region, and on a machine with as many cores as threads that
+    halves the speed of whatever threads run next. Rows the homotopy does not
+    certify are finished by the active-set solver afterwards.
+    """
+    from ._homotopy import lasso_homotopy
+
+    n, k = X.shape[0], dictionary.shape[0]
+    n_threads = torch.get_num_threads()
+    D = torch.from_numpy(np.ascontiguousarray(dictionary))
+    out = np.empty((n, k), dtype=X.dtype)
+    gaps, primals = np.empty(n), np.empty(n)
+    steps = np.zeros(n, dtype=np.int64)
+    starts = iter(range(0, n, chunk))
+    lock = threading.Lock()
+
+    n_workers = max(1, min(n_threads, n))
+    G64 = np.empty((k, k))
+    bounds = np.linspace(0, k, n_workers + 1).astype(int)
+    ready = threading.Barrier(n_workers)
+
+    def work(t):
+        # The Gram matrix, one block of rows per worker.
+        try:
+            G64[bounds[t]:bounds[t + 1]] = (D[bounds[t]:bounds[t + 1]] @ D.T).numpy()
+        except BaseException:
+            ready.abort()  # the others must not wait for this block
+            raise
+        ready.wait()
+        # A private copy: the kernel's calls count references on their arrays
+        # atomically, and two threads doing that on one array contend.
+        G = G64.copy()
+        while True:
+            with lock:
+                start = next(starts, None)
+            if start is None:
+                return
+            stop = min(start + chunk, n)
+            Xb = torch.from_numpy(np.ascontiguousarray(X[start:stop]))
+            B = np.asarray((Xb @ D.T).numpy(), dtype=np.float64)
+            xx = np.asarray((Xb * Xb).sum(1).numpy(), dtype=np.float64)
+            codes, gaps[start:stop], primals[start:stop], steps[start:stop] = lasso_homotopy(
+                B, G, xx, alpha, positive=positive, max_steps=max_iter,
+                single_path=tol >= 1e-5)
+            out[start:stop] = codes
+
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad(), ThreadPoolExecutor(max(n_workers - 1, 1)) as pool:
+            futures = [pool.submit(work, t) for t in range(1, n_workers)]
+            try:
+                work(0)  # the calling thread is one of the workers
+            finally:
+                for f in futures:
+                    f.result()  # re-raises a worker's error
+    finally:
+        torch.set_num_threads(n_threads)
+    worst = int(steps.max(initial=0))
+    bad = np.flatnonzero(~(gaps <= tol * np.maximum(primals, np.finfo(np.float64).tiny)))
+    if bad.size:
+        with torch.no_grad():
+            Xb = torch.from_numpy(np.ascontiguousarray(X[bad]))
+            codes, n_it = lasso_gram(Xb @ D.T, D @ D.T, (Xb * Xb).sum(1), alpha,
+                                     positive=positive, max_iter=max_iter, tol=tol,
+                                     init=torch.from_numpy(out[bad]), method="active_set")
+        out[bad] = codes.numpy()
+        worst = max(worst, n_it)
+    return out, worst
 
 
 @limit_threads
@@ -90,14 +167,21 @@ def sparse_encode(
     the same). Shapes and dtypes match scikit-learn's, so this function is a
     drop-in replacement for those two algorithms.
 
-    The solver is a batched active-set (feature-sign) method on the Gram
-    matrix: each pass adds the atoms that most violate the optimality
-    conditions to every sample's support, takes exact Newton steps on the
-    supports (per-sample inverse Gram matrices kept up to date by one block
-    update per pass, batched over samples), drops atoms whose sign flips, and
-    certifies each sample on the full dictionary with the duality gap (see
-    :func:`skdeepsparse.solvers.lasso_gram`). The result is the exact Lasso
-    solution up to ``tol``; the same tensor code runs on CPU and GPU.
+    Two solvers of the Gram-matrix form share one certificate, each sample's
+    duality gap on the full dictionary (see
+    :func:`skdeepsparse.solvers.lasso_gram`):
+
+    - on CPU, from zero codes: the Lasso homotopy (LARS-Lasso), compiled per
+      sample with numba and spread over the torch threads; it follows each
+      sample's solution path, touching only the active atoms' Gram columns;
+    - on GPU, and for warm starts (``init``): a batched active-set
+      (feature-sign) method, the same tensor code on any device: each pass
+      adds the atoms that most violate the optimality conditions, takes exact
+      Newton steps on the supports (per-sample inverse Gram matrices, batched
+      over samples) and drops atoms whose sign flips. It also finishes any
+      sample the homotopy does not certify.
+
+    The result is the exact Lasso solution up to ``tol``.
 
     Parameters
     ----------
@@ -110,8 +194,10 @@ def sparse_encode(
     positive : bool, default=False
         Constrain codes to be non-negative.
     max_iter : int, default=1000
-        Maximum number of active-set passes (each: one optimality check on the
-        full dictionary, atoms added, Newton steps on the supports).
+        Maximum number of iterations per sample: path segments of the
+        homotopy (one per atom joining or leaving the support), passes of the
+        active-set solver (each: one optimality check on the full dictionary,
+        atoms added, Newton steps on the supports).
     tol : float, default=1e-4
         Per-sample stopping tolerance on the relative duality gap
         ``(primal - dual) / primal``; the returned objective is within that
@@ -125,13 +211,14 @@ def sparse_encode(
         ``s x s`` matrix per sample, ``s`` the largest support in the batch);
         ``None`` uses 4096.
     return_n_iter : bool, default=False
-        Also return the largest number of passes over the batches.
+        Also return the largest number of iterations one sample took.
 
     Returns
     -------
     code : ndarray of shape (n_samples, n_components)
         The sparse codes, in the dtype of ``X`` (float32 stays float32).
     n_iter : int
+        The largest number of iterations one sample took (see ``max_iter``).
         Only if ``return_n_iter`` is True.
 
     Examples
@@ -163,6 +250,10 @@ def sparse_encode(
         if init.shape != (n, k):
             raise ValueError(f"init must have shape {(n, k)}; got {init.shape}.")
     dev = resolve_device(device)
+    if dev.type == "cpu" and init is None:
+        out, worst = _encode_homotopy(X, dictionary, float(alpha), positive, max_iter, tol,
+                                      min(batch_size or 256, 256))
+        return (out, worst) if return_n_iter else out
     dtype = torch.float32 if X.dtype == np.float32 else torch.float64
     # ascontiguousarray: torch refuses negative strides (X[::-1]).
     D = torch.tensor(np.ascontiguousarray(dictionary), dtype=dtype, device=dev)

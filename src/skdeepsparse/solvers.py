@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -421,15 +422,20 @@ def lasso_gram(
     init: torch.Tensor | None = None,
     working_set: int = 4,
     n_add: int = 4,
+    method: str = "auto",
 ) -> tuple[torch.Tensor, int]:
     """Solve many Lasso problems sharing one dictionary, from its Gram matrix.
 
     Minimises ``0.5 * ||x_i - c_i D||^2 + alpha * ||c_i||_1`` for every row,
     given ``b = X D^T``, ``G = D D^T`` and ``xx = ||x_i||^2``.
 
-    A batched active-set (feature-sign) method with no per-coordinate loop and
-    no LAPACK call, so that it runs as the same few batched tensor operations
-    on CPU and GPU:
+    Two solvers (``method``). On CPU from zero codes, by default, the Lasso
+    homotopy compiled per sample (``skdeepsparse._homotopy``): it follows each
+    sample's solution path from ``alpha = max_j |b_j|`` down, one segment per
+    atom joining or leaving, touching only the active atoms' Gram columns.
+    Otherwise a batched active-set (feature-sign) method with no
+    per-coordinate loop and no LAPACK call, so that it runs as the same few
+    batched tensor operations on CPU and GPU:
 
     1. *Check* (one GEMM ``c @ G`` for the samples still running, none on
        the first pass from zero; one elementwise pass over the atoms, see
@@ -480,13 +486,30 @@ def lasso_gram(
         Atoms added per sample on the first pass.
     n_add : int, default=4
         Atoms added per sample on later passes.
+    method : {"auto", "homotopy", "active_set"}, default="auto"
+        ``"active_set"``: the batched tensor solver above. ``"homotopy"``: the
+        Lasso homotopy (LARS-Lasso) compiled per sample with numba, CPU only
+        and from zero (``init`` must be None), each sample's result certified
+        by its duality gap; samples it does not certify to ``tol`` continue in
+        the active-set solver from its codes. ``"auto"``: the homotopy on CPU
+        without ``init`` (where it is several times faster), the active-set
+        solver otherwise (GPU, warm starts).
 
     Returns
     -------
     codes : Tensor of shape (n_samples, n_components)
     n_iter : int
-        Largest number of passes spent on one sample.
+        Largest number of iterations spent on one sample: path segments for
+        the homotopy, passes for the active-set solver.
     """
+    if method not in ("auto", "homotopy", "active_set"):
+        raise ValueError(f"method must be 'auto', 'homotopy' or 'active_set'; got {method!r}.")
+    on_cpu = b.device.type == "cpu"
+    if method == "homotopy" and (not on_cpu or init is not None):
+        raise ValueError("method='homotopy' runs on CPU from zero codes (init=None).")
+    if method == "homotopy" or (method == "auto" and on_cpu and init is None):
+        return _lasso_homotopy(b, G, xx, alpha, positive=positive, max_iter=max_iter, tol=tol,
+                               working_set=working_set, n_add=n_add)
     n, k = b.shape
     dt, dev = b.dtype, b.device
     codes = torch.zeros_like(b)
@@ -579,3 +602,32 @@ def lasso_gram(
         bS = torch.gather(bb, 1, idx).to(wd)
         M, cS, th, on = _feature_sign(M, cS, th, on, bS, alpha, 2 * m + 10)
     return codes, it
+
+
+def _lasso_homotopy(b, G, xx, alpha, *, positive, max_iter, tol, working_set, n_add):
+    """``lasso_gram`` by the compiled homotopy; uncertified rows go to the active set."""
+    from ._homotopy import lasso_homotopy
+
+    n = b.shape[0]
+    if n == 0:
+        return torch.zeros_like(b), 0
+    f64 = dict(dtype=np.float64)
+    B = np.ascontiguousarray(b.detach().numpy(), **f64)
+    Gn = np.ascontiguousarray(G.detach().numpy(), **f64)
+    xn = np.ascontiguousarray(xx.detach().numpy(), **f64)
+    # The path's correlation updates in float32 when tol allows (the rounding,
+    # ~1e-7 relative, only moves the path; the gap below is float64).
+    codes, gaps, primals, steps = lasso_homotopy(
+        B, Gn, xn, alpha, positive=positive, max_steps=max_iter, single_path=tol >= 1e-5,
+        n_threads=torch.get_num_threads())
+    out = torch.from_numpy(codes).to(b.dtype)
+    n_iter = int(steps.max())
+    bad = ~(gaps <= tol * np.maximum(primals, np.finfo(np.float64).tiny))
+    if bad.any():
+        rows = torch.from_numpy(np.flatnonzero(bad))
+        rest, n_rest = lasso_gram(b[rows], G, xx[rows], alpha, positive=positive,
+                                  max_iter=max_iter, tol=tol, init=out[rows],
+                                  working_set=working_set, n_add=n_add, method="active_set")
+        out[rows] = rest
+        n_iter = max(n_iter, n_rest)
+    return out, n_iter

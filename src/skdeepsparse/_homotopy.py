@@ -1,0 +1,320 @@
+"""The Lasso homotopy (LARS-Lasso) on a Gram matrix, one compiled kernel per sample.
+
+The CPU path of :func:`skdeepsparse.solvers.lasso_gram`. Why a compiled kernel:
+on a CPU the batched tensor solver spends its time in many small operations
+and in dense passes over all atoms, while the homotopy touches only the
+active columns of the Gram matrix: one step costs ``O(k s + s^2)`` for ``k``
+atoms and a support of ``s``, and a sample needs about ``s`` steps plus its
+sign changes. SPAMS runs the same algorithm in C++; numba compiles it here
+without a C extension to build. The GPU keeps the batched tensor solver.
+
+Each sample follows the piecewise-linear solution path from ``c = 0`` at
+``lambda = max_j |b_j|`` down to ``lambda = alpha``: on each segment the active
+atoms' correlations stay at ``+-lambda`` and the code moves along
+``u = inv(G_AA) s_A``; the segment ends when an inactive atom's correlation
+reaches ``lambda`` (it joins) or an active code crosses zero (it leaves). The
+inverse ``inv(G_AA)`` is kept by rank-one updates and ``u`` is updated with it
+in ``O(s)``. At the end the code on the final support is recomputed as the
+exact Newton point ``inv(G_AA)(b_A - alpha s_A)`` and the duality gap is
+computed in float64 on the full dictionary, so the caller can certify every
+sample (and hand the rare uncertified one to the active-set solver).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import njit
+
+# No "nnan"/"ninf": the kernel compares against inf. Reassociation lets the
+# dot products and axpys vectorise; the result is certified by the gap anyway.
+_FASTMATH = {"reassoc", "contract", "nsz"}
+
+
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u, w, gA, A,
+          sA, M):  # pragma: no cover - compiled
+    """Row ``row`` of ``B``'s homotopy, written to ``out[row]``. Returns ``(gap,
+    primal, steps)``; ``steps = -1`` when the support outgrows the work arrays
+    (the caller grows them).
+
+    Only 2-D indexing, no row views: a view of a shared array updates its
+    reference count atomically, and threads doing that on the same arrays in
+    the inner loops serialise on one cache line.
+    """
+    k = B.shape[1]
+    cap = M.shape[0]
+    for j in range(k):
+        out[row, j] = 0.0
+        c[j] = B[row, j]
+        inact[j] = 1
+    lam = 0.0
+    add = -1
+    for j in range(k):
+        v = c[j] if positive else abs(c[j])
+        if v > lam:
+            lam = v
+            add = j
+    n_act = 0
+    steps = 0
+    banned = -1
+    if lam > alpha:
+        while True:
+            steps += 1
+            if add >= 0:
+                # Border inv(G_AA) with atom `add`: w = inv(G_AA) g, Schur complement.
+                if n_act >= cap:
+                    return np.inf, np.inf, -1
+                for i in range(n_act):
+                    gA[i] = G[add, A[i]]
+                s = 0.0
+                for i in range(n_act):
+                    acc = 0.0
+                    for m in range(n_act):
+                        acc += M[i, m] * gA[m]
+                    w[i] = acc
+                    s += gA[i] * acc
+                schur = G[add, add] - s
+                if schur <= 1e-10 * G[add, add]:
+                    # In the span of the support (or a zero atom): it cannot join.
+                    inact[add] = 0
+                else:
+                    inv = 1.0 / schur
+                    sj = 1.0 if (positive or c[add] > 0) else -1.0
+                    ws = 0.0
+                    for i in range(n_act):
+                        ws += w[i] * sA[i]
+                    # The direction grows with the inverse: u' = [u - d w, d].
+                    d = (sj - ws) * inv
+                    for i in range(n_act):
+                        wi = w[i] * inv
+                        for m in range(n_act):
+                            M[i, m] += wi * w[m]
+                        M[i, n_act] = -wi
+                        M[n_act, i] = -wi
+                        u[i] -= d * w[i]
+                    M[n_act, n_act] = inv
+                    u[n_act] = d
+                    A[n_act] = add
+                    sA[n_act] = sj
+                    inact[add] = 0
+                    n_act += 1
+            # a = G[:, A] u, four columns at a time (fewer passes over `a`).
+            for j in range(k):
+                a[j] = 0
+            m = 0
+            while m + 4 <= n_act:
+                r0, r1, r2, r3 = A[m], A[m + 1], A[m + 2], A[m + 3]
+                u0 = a.dtype.type(u[m])
+                u1 = a.dtype.type(u[m + 1])
+                u2 = a.dtype.type(u[m + 2])
+                u3 = a.dtype.type(u[m + 3])
+                for j in range(k):
+                    a[j] += u0 * Gp[r0, j] + u1 * Gp[r1, j] + u2 * Gp[r2, j] + u3 * Gp[r3, j]
+                m += 4
+            while m < n_act:
+                r0 = A[m]
+                u0 = a.dtype.type(u[m])
+                for j in range(k):
+                    a[j] += u0 * Gp[r0, j]
+                m += 1
+            # The segment's end: lambda reaches alpha, an atom joins, or a code hits 0.
+            gam = lam - alpha
+            kind = 0
+            who = -1
+            if banned >= 0:  # the atom that just left cannot rejoin at once
+                inact[banned] = 0
+            gmin = gam
+            for j in range(k):  # branch-free, so that it vectorises
+                aj = np.float64(a[j])
+                d1 = 1.0 - aj
+                g1 = (lam - c[j]) / d1 if d1 > 1e-12 else np.inf
+                d2 = 1.0 + aj
+                g2 = np.inf if (positive or d2 <= 1e-12) else (lam + c[j]) / d2
+                g = min(g1, g2) if inact[j] else np.inf
+                gg[j] = g
+                gmin = min(gmin, g)
+            if banned >= 0:
+                inact[banned] = 1
+            if gmin < gam:
+                gam = gmin
+                kind = 1
+                for j in range(k):
+                    if gg[j] == gmin:
+                        who = j
+                        break
+            for i in range(n_act):
+                bi = out[row, A[i]]
+                if u[i] * bi < 0:
+                    g3 = -bi / u[i]
+                    if g3 < gam:
+                        gam = g3
+                        kind = 2
+                        who = i
+            if gam < 0:
+                gam = 0.0
+            for i in range(n_act):
+                out[row, A[i]] += gam * u[i]
+            for j in range(k):
+                c[j] -= gam * a[j]
+            lam -= gam
+            banned = -1
+            add = -1
+            if kind == 0 or steps >= max_steps:
+                break
+            if kind == 1:
+                add = who
+            else:
+                # Atom in slot r leaves: downdate inv(G_AA) and u, move the last slot to r.
+                r = who
+                jr = A[r]
+                out[row, jr] = 0.0
+                pr = M[r, r]
+                for i in range(n_act):
+                    w[i] = M[i, r]
+                ur = u[r] / pr
+                for i in range(n_act):
+                    u[i] -= ur * w[i]
+                for i in range(n_act):
+                    wi = w[i] / pr
+                    for m in range(n_act):
+                        M[i, m] -= wi * w[m]
+                last = n_act - 1
+                if r != last:
+                    for i in range(n_act):
+                        M[r, i] = M[last, i]
+                    for i in range(n_act):
+                        M[i, r] = M[i, last]
+                    A[r] = A[last]
+                    sA[r] = sA[last]
+                    u[r] = u[last]
+                n_act -= 1
+                inact[jr] = 1
+                banned = jr
+        # The exact Newton point on the final support, when its signs agree.
+        ok = True
+        for i in range(n_act):
+            acc = 0.0
+            for m in range(n_act):
+                acc += M[i, m] * (B[row, A[m]] - alpha * sA[m])
+            u[i] = acc
+            if acc * sA[i] <= 0:
+                ok = False
+        if ok:
+            for i in range(n_act):
+                out[row, A[i]] = u[i]
+        # Correlations of the returned code, in float64 from scratch.
+        for j in range(k):
+            c[j] = B[row, j]
+        for i in range(n_act):
+            r0 = A[i]
+            bi = out[row, r0]
+            for j in range(k):
+                c[j] -= bi * G[r0, j]
+    # Duality gap (dual point: the residual scaled into the feasible set).
+    cb = 0.0
+    l1 = 0.0
+    cc = 0.0
+    dual_norm = 0.0
+    for j in range(k):
+        cb += out[row, j] * B[row, j]
+        l1 += abs(out[row, j])
+        cc += out[row, j] * c[j]
+        v = c[j] if positive else abs(c[j])
+        dual_norm = max(dual_norm, v)
+    rr = max(xx - 2.0 * cb + (cb - cc), 0.0)
+    scale = max(1.0, dual_norm / alpha)
+    primal = 0.5 * rr + alpha * l1
+    dual = (xx - cb) / scale - 0.5 * rr / (scale * scale)
+    return primal - dual, primal, steps
+
+
+@njit(cache=True, nogil=True)
+def _solve_rows(B, G, Gp, xx, alpha, positive, max_steps, start, stride, out, gaps, primals,
+                steps):  # pragma: no cover - compiled
+    """Rows ``start, start + stride, ...`` of ``B``; the work arrays grow on demand."""
+    n, k = B.shape
+    c = np.empty(k)
+    a = np.empty(k, dtype=Gp.dtype)
+    gg = np.empty(k)
+    inact = np.empty(k, dtype=np.int8)
+    cap = min(k, 64)
+    while True:
+        u = np.empty(cap)
+        w = np.empty(cap)
+        gA = np.empty(cap)
+        A = np.empty(cap, dtype=np.int64)
+        sA = np.empty(cap)
+        M = np.empty((cap, cap))
+        i = start
+        grown = False
+        while i < n:
+            gap, primal, st = _path(B, i, G, Gp, xx[i], alpha, positive, max_steps, out, c, a,
+                                    gg, inact, u, w, gA, A, sA, M)
+            if st < 0:
+                cap = min(2 * cap, k)
+                grown = True
+                break
+            gaps[i] = gap
+            primals[i] = primal
+            steps[i] = st
+            i += stride
+        if not grown:
+            return
+        start = i  # resume at the row that needed more room
+
+
+def lasso_homotopy(
+    B: np.ndarray,
+    G: np.ndarray,
+    xx: np.ndarray,
+    alpha: float,
+    *,
+    positive: bool = False,
+    max_steps: int = 1000,
+    single_path: bool = False,
+    n_threads: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Lasso codes of every row by the homotopy, with each row's duality gap.
+
+    Parameters
+    ----------
+    B : ndarray of shape (n_samples, n_components), float64
+        ``X D^T``.
+    G : ndarray of shape (n_components, n_components), float64
+        ``D D^T``.
+    xx : ndarray of shape (n_samples,), float64
+        ``||x_i||^2``.
+    alpha : float
+    positive : bool, default=False
+    max_steps : int, default=1000
+        Path segments per sample at most.
+    single_path : bool, default=False
+        Follow the path with the Gram matrix in float32 (the correlations'
+        updates; the inverse, the final code and the gap stay float64).
+    n_threads : int, default=1
+        Python threads over interleaved rows (the kernel releases the GIL).
+
+    Returns
+    -------
+    codes, gaps, primals : ndarray
+        Codes (float64), duality gaps and primal values per row.
+    steps : ndarray of int64
+        Path segments per row.
+    """
+    n, k = B.shape
+    out = np.empty((n, k))
+    gaps = np.empty(n)
+    primals = np.empty(n)
+    steps = np.zeros(n, dtype=np.int64)
+    Gp = G.astype(np.float32) if single_path else G
+    args = (B, G, Gp, xx, float(alpha), bool(positive), int(max_steps))
+    n_threads = max(1, min(int(n_threads), n))
+    if n_threads == 1:
+        _solve_rows(*args, 0, 1, out, gaps, primals, steps)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(lambda t: _solve_rows(*args, t, n_threads, out, gaps, primals, steps),
+                          range(n_threads)))
+    return out, gaps, primals, steps
