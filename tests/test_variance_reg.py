@@ -111,8 +111,41 @@ def test_mlp_decoder_column_norm_both_layers(mnist_small):
         _ = est.components_
 
 
+@pytest.mark.parametrize("regularizer", ["column_norm", "variance"])
+def test_lasso_inference_solver_gives_the_exact_training_codes(mnist_small, regularizer):
+    """With inference_solver="lasso" the training codes are the exact minimisers of
+    the training energy: a fixed point of its proximal-gradient map, the smooth
+    part differentiated by autograd in float64 (independent of the Lasso rewrite
+    that the solver uses). SDL (column norm) and VDL with the hinge off."""
+    X = mnist_small[0][:600]
+    est = VarianceRegDictionaryLearner(
+        regularizer=regularizer, variance_reg=0.0, inference_solver="lasso",
+        sparsity_reg=0.05, **{**FAST, "max_epochs": 2}).fit(X)
+    assert np.isfinite(est.transform(X[:10])).all()
+    Y = est._standardize(torch.as_tensor(X[:250]))
+    with torch.no_grad():
+        Z_enc = est.module_.encoder(Y)
+        Z, _ = est._infer(Y, Z_enc, variance=True)
+    assert 0.2 < float((Z == 0).float().mean()) < 1.0  # both KKT cases occur
+    Z64 = Z.double().requires_grad_(True)
+    W64 = est.module_.decoder.weight.detach().double()
+    P, n_lat = Y.shape[1], Z.shape[1]
+    smooth = (((Y.double() - Z64 @ W64.T) ** 2).sum() / P
+              + est.code_reg * ((Z64 - Z_enc.double()) ** 2).sum() / n_lat)
+    (grad,) = torch.autograd.grad(smooth, Z64)
+    s = 0.1
+    prox = torch.clamp(Z64 - s * grad - s * est.sparsity_reg, min=0).detach()
+    # (FISTA at the default inference_tol leaves about 5e-5 here.)
+    assert (prox - Z64.detach()).norm() <= 1e-6 * Z64.detach().norm()
+
+
 def test_parameter_errors(mnist_small):
     X = mnist_small[0][:50]
+    with pytest.raises(ValueError, match="inference_solver='lasso' needs"):
+        VarianceRegDictionaryLearner(inference_solver="lasso", device="cpu").fit(X)
+    with pytest.raises(ValueError, match="inference_solver='lasso' needs"):
+        VarianceRegDictionaryLearner(inference_solver="lasso", decoder="mlp",
+                                     regularizer="column_norm", device="cpu").fit(X)
     with pytest.raises(ValueError, match="decoder_weight_decay"):
         VarianceRegDictionaryLearner(regularizer="weight_decay", device="cpu").fit(X)
     with pytest.raises(ValueError, match="inference_step_size='auto'"):

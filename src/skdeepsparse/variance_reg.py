@@ -125,6 +125,14 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         The paper's 1e-3 froze each sample on its own; this rule at 5e-3
         reaches the same energy in about half the iterations (on MNIST,
         ``benchmarks/bench_vdl_fit_speed.py``). 0 runs ``inference_steps``.
+    inference_solver : {"fista", "lasso"}, default="fista"
+        How the training codes are inferred. ``"fista"``: the paper's FISTA
+        from the encoder's codes, stopped by ``inference_tol`` or
+        ``inference_steps``. ``"lasso"``: the exact minimiser of the energy,
+        by :func:`skdeepsparse.solvers.lasso_gram` (on CPU the compiled Lasso
+        homotopy). Only where the energy is a Lasso: a linear decoder without
+        the variance hinge (``regularizer`` other than ``"variance"``, or
+        ``variance_reg=0``), as in SDL; elsewhere ``"lasso"`` is an error.
     positive_code : bool, default=True
         Non-negative codes (as in every released experiment).
     lista_iter : int, default=3
@@ -202,6 +210,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         "inference_step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "inference_steps": [Interval(Integral, 1, None, closed="left")],
         "inference_tol": [Interval(Real, 0, None, closed="left")],
+        "inference_solver": [StrOptions({"fista", "lasso"})],
         "positive_code": ["boolean"],
         "lista_iter": [Interval(Integral, 0, None, closed="left")],
         "decoder_learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -212,7 +221,8 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     }
     _free_params = frozenset({
         "sparsity_reg", "variance_reg", "variance_threshold", "variance_eps", "code_reg",
-        "inference_step_size", "inference_steps", "inference_tol", "transform_mode",
+        "inference_step_size", "inference_steps", "inference_tol", "inference_solver",
+        "transform_mode",
     })
     _extra_optimizer_params = frozenset({
         "decoder_learning_rate", "decoder_lr_decay", "decoder_lr_decay_every",
@@ -239,6 +249,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         inference_step_size: float | str = 0.5,
         inference_steps: int = 200,
         inference_tol: float = 5e-3,
+        inference_solver: str = "fista",
         positive_code: bool = True,
         lista_iter: int = 3,
         decoder_learning_rate: float = 3e-4,
@@ -282,6 +293,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         self.inference_step_size = inference_step_size
         self.inference_steps = inference_steps
         self.inference_tol = inference_tol
+        self.inference_solver = inference_solver
         self.positive_code = positive_code
         self.lista_iter = lista_iter
         self.decoder_learning_rate = decoder_learning_rate
@@ -316,6 +328,12 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
 
     _min_batch_reason = "the variance hinge needs a batch standard deviation"
 
+    @property
+    def _lasso_energy(self):
+        """Whether the training energy is a Lasso (linear decoder, no hinge)."""
+        return self.decoder == "linear" and not (
+            self.regularizer == "variance" and self.variance_reg > 0)
+
     def _check_params(self, X):
         check_layer_sizes(self, "decoder_hidden_sizes", allow_empty=False)
         if self.regularizer == "weight_decay" and self.decoder_weight_decay <= 0:
@@ -323,6 +341,12 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
                 "regularizer='weight_decay' needs decoder_weight_decay > 0; got "
                 f"decoder_weight_decay={self.decoder_weight_decay}."
             )
+        if self.inference_solver == "lasso" and not self._lasso_energy:
+            raise ValueError(
+                "inference_solver='lasso' needs the training energy to be a Lasso: "
+                "decoder='linear' without the variance hinge (regularizer other than "
+                f"'variance', or variance_reg=0); got decoder={self.decoder!r}, "
+                f"regularizer={self.regularizer!r}, variance_reg={self.variance_reg}.")
         if self.inference_step_size == "auto" and self.decoder != "linear":
             raise ValueError(
                 "inference_step_size='auto' is only available with decoder='linear'.")
@@ -397,16 +421,19 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
 
     # ------------------------------------------------------------- inference
     def _infer(self, Y, Z_enc, *, variance: bool):
-        """FISTA on the energy of the docstring, started from the encoder codes."""
+        """The codes minimising the energy of the docstring: FISTA from the encoder's
+        codes, or, where the energy is a Lasso, its exact minimiser."""
         dec = self.module_.decoder
         P, l = Y.shape[1], self.n_components
         use_var = variance and self.regularizer == "variance" and Y.shape[0] > 1
         gamma = self.code_reg
-        if self.decoder == "linear" and not variance:
-            # Without the batch hinge the energy is a Lasso (transform_mode="fista"):
+        if self.decoder == "linear" and (not variance or self.inference_solver == "lasso"):
+            # Without the batch hinge the energy is a Lasso (transform_mode="fista", and
+            # training with inference_solver="lasso", which _check_params allows only
+            # without the hinge):
             # times P/2 it is 0.5||y - Wz||^2 + (rho/2)||z - z_enc||^2 + (lambda P/2)||z||_1
             # with rho = P gamma / l, i.e. the Lasso on the Gram W^T W + rho I and
-            # b = Y W + rho Z_enc. Solved exactly by the batched active-set solver.
+            # b = Y W + rho Z_enc. Solved exactly by lasso_gram (on CPU: the homotopy).
             W = dec.weight.detach()
             rho = P * gamma / l
             G = W.T @ W + rho * torch.eye(l, dtype=W.dtype, device=W.device)
