@@ -124,6 +124,17 @@ def _kkt_violation(X, C, D, alpha, positive):
     return worst / alpha
 
 
+def _primal_dual(X, C, D, alpha, positive):
+    """Per-row primal value and dual value (the residual scaled into the dual
+    feasible set), computed directly from ``X``, ``C`` and ``D``."""
+    R = X - C @ D
+    g = R @ D.T
+    primal = 0.5 * (R * R).sum(1) + alpha * np.abs(C).sum(1)
+    dn = (np.maximum(g, 0) if positive else np.abs(g)).max(1)
+    theta = R / np.maximum(dn / alpha, 1.0)[:, None]
+    return primal, (X * theta).sum(1) - 0.5 * (theta * theta).sum(1)
+
+
 def _coherent_dictionary(rng, k=48, p=30, pairs=12, cos=0.995):
     """Unit atoms with ``pairs`` near-duplicates (cosine ``cos``): the hard case."""
     D = rng.randn(k, p)
@@ -171,12 +182,7 @@ def test_homotopy_kernel_on_large_supports(positive, single_path):
         n_threads=2)
     assert (codes != 0).sum(1).max() > 64
     assert _kkt_violation(X, codes, D, alpha, positive) < (1e-4 if single_path else 1e-8)
-    R = X - codes @ D
-    g = R @ D.T
-    primal = 0.5 * (R * R).sum(1) + alpha * np.abs(codes).sum(1)
-    dn = (np.maximum(g, 0) if positive else np.abs(g)).max(1)
-    theta = R / np.maximum(dn / alpha, 1.0)[:, None]
-    dual = (X * theta).sum(1) - 0.5 * (theta * theta).sum(1)
+    primal, dual = _primal_dual(X, codes, D, alpha, positive)
     np.testing.assert_allclose(primals, primal, rtol=1e-9)
     np.testing.assert_allclose(gaps, primal - dual, rtol=1e-6, atol=1e-9 * primal.max())
     assert (steps >= (codes != 0).sum(1)).all()
@@ -361,12 +367,8 @@ def test_check_gap_matches_direct_computation():
         corr = Xt @ Dt.T - c @ (Dt @ Dt.T)
         gap, primal, viol = _check(c, corr, cS, idx, Xt @ Dt.T, (Xt * Xt).sum(1), alpha,
                                    positive)
-        R = X - C @ D
-        g = R @ D.T
-        p_ref = 0.5 * (R * R).sum(1) + alpha * np.abs(C).sum(1)
-        dn = (np.maximum(g, 0) if positive else np.abs(g)).max(1)
-        theta = R / np.maximum(dn / alpha, 1.0)[:, None]
-        d_ref = (X * theta).sum(1) - 0.5 * (theta * theta).sum(1)
+        p_ref, d_ref = _primal_dual(X, C, D, alpha, positive)
+        g = (X - C @ D) @ D.T
         np.testing.assert_allclose(primal.numpy(), p_ref, rtol=1e-12)
         np.testing.assert_allclose(gap.numpy(), p_ref - d_ref, rtol=1e-10, atol=1e-12)
         off = C == 0
@@ -443,10 +445,5 @@ def test_stopping_rule_certified_in_float64(mnist_problem, positive, tol):
     X, D = mnist_problem
     for alpha in (0.3, 2.0):
         C = sparse_encode(X, D, alpha=alpha, positive=positive, tol=tol)
-        R = X - C @ D
-        g = R @ D.T
-        primal = 0.5 * (R * R).sum(1) + alpha * np.abs(C).sum(1)
-        dn = (np.maximum(g, 0) if positive else np.abs(g)).max(1)
-        theta = R / np.maximum(dn / alpha, 1.0)[:, None]
-        dual = (X * theta).sum(1) - 0.5 * (theta * theta).sum(1)
+        primal, dual = _primal_dual(X, C, D, alpha, positive)
         assert ((primal - dual) <= tol * primal * (1 + 1e-6) + 1e-12).all()
