@@ -17,7 +17,11 @@ on the whitened 12x12 patches of ``bench_svae_unit_norm.py``:
 One seed, ``--patches-train`` training patches, ``--epochs`` epochs, the first
 ``--patches-test`` test patches, ``--chains`` AIS chains per patch, one thread.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_svae_ais.py --jobs 2   # ~10 min
+    # the convergence study (one seed, short training; ~8 min on 2 cores):
+    OMP_NUM_THREADS=1 python benchmarks/bench_svae_ais.py --jobs 2
+    # bench_svae_likelihood.py's training budget, 3 seeds (~25 min on 2 cores):
+    OMP_NUM_THREADS=1 python benchmarks/bench_svae_ais.py --patches-train 20000 \
+        --epochs 6 --steps 300 1000 --seeds 0 1 2 --jobs 2 --name svae_ais_seeds
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ MODELS = {
 
 def run_model(task):
     """Fit one model, then its IWAE (SVAEs only) and AIS estimates at every step count."""
-    label, args = task
+    label, seed, args = task
     torch.set_num_threads(1)
     from scipy.stats import multivariate_normal
 
@@ -56,15 +60,15 @@ def run_model(task):
         std = float(np.std(X, dtype=np.float64))  # the "auto" scales of the data
         b, sigma = 0.1**0.5 * std, np.exp(-2.0) / 0.1**0.5 * std
         est = SVAETransformer(prior="laplace", prior_scale=b, likelihood_std=sigma,
-                              device=DEVICE, random_state=args.seed)
+                              device=DEVICE, random_state=seed)
         est.partial_fit(X[:64])  # builds the model; the dictionary is replaced
-        phi = learn_sparsenet(X, est.n_components, sigma**2 / b, args.seed,
+        phi = learn_sparsenet(X, est.n_components, sigma**2 / b, seed,
                               args.epochs * args.patches_train // 100, n_fista=60)
         with torch.no_grad():
             est.module_.dictionary.copy_(torch.as_tensor(phi))
     else:
         est = SVAETransformer(max_epochs=args.epochs, validation_fraction=0.0, device=DEVICE,
-                              random_state=args.seed, **kw).fit(X)
+                              random_state=seed, **kw).fit(X)
     exact = None
     if kw is not None and kw["prior"] == "gaussian":
         Phi = est.components_.T.astype(np.float64)
@@ -72,19 +76,17 @@ def run_model(task):
         exact = float(multivariate_normal(mean=est.intercept_.astype(np.float64),
                                           cov=cov).logpdf(X_test).mean())
     rows = []
-    if kw is not None:
+    estimates = [("iwae", args.n_importance, 1)] if kw is not None else []
+    estimates += [("ais", args.chains, steps) for steps in args.steps]
+    for method, n, steps in estimates:
         t0 = time.perf_counter()
-        iw = float(est.log_likelihood(X_test, n_importance=args.n_importance,
-                                      random_state=args.seed).mean())
-        rows.append({"model": label, "estimate": f"IWAE, S={args.n_importance}",
-                     "log_px": iw, "exact": exact, "s": time.perf_counter() - t0})
-    for steps in args.steps:
-        t0 = time.perf_counter()
-        ais = float(est.log_likelihood(X_test, n_importance=args.chains, method="ais",
-                                       n_steps=steps, random_state=args.seed).mean())
-        rows.append({"model": label, "estimate": f"AIS, {steps} steps",
-                     "log_px": ais, "exact": exact, "s": time.perf_counter() - t0})
-        print(rows[-1], flush=True)
+        ll = est.log_likelihood(X_test, n_importance=n, method=method, n_steps=steps,
+                                random_state=seed)
+        name = f"IWAE, S={n}" if method == "iwae" else f"AIS, {steps} steps"
+        rows.append({"model": label, "seed": seed, "estimate": name,
+                     "log_px": float(ll.mean()), "per_patch": ll.tolist(), "exact": exact,
+                     "s": time.perf_counter() - t0})
+        print({k: v for k, v in rows[-1].items() if k != "per_patch"}, flush=True)
     return rows
 
 
@@ -97,10 +99,11 @@ def main():
     ap.add_argument("--chains", type=int, default=16)
     ap.add_argument("--steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
     ap.add_argument("--n-importance", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--name", default="svae_ais", help="results file name")
     args = ap.parse_args()
-    tasks = [(label, args) for label in MODELS]
+    tasks = [(label, seed, args) for seed in args.seeds for label in MODELS]
     if args.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -109,28 +112,52 @@ def main():
     else:
         rows = [r for t in tasks for r in run_model(t)]
     hw = hardware()
+    write_results(args.name, {"args": vars(args), "hardware": hw, "rows": rows},
+                  report(rows, vars(args), hw))
+
+
+def report(rows, args, hw):
+    seeds = args["seeds"]
     lines = [
-        f"Whitened 12x12 patches (pixel std 0.316): {args.patches_train} training, the first "
-        f"{args.patches_test} test patches; {args.epochs} epochs (Sparsenet: the same number "
-        f"of patch visits, batch 100, 60 FISTA iterations), seed {args.seed}; AIS with "
-        f"{args.chains} chains per patch; one thread per model, {hw['cpu']}. Every model is "
-        "the same linear Gaussian model at the 'auto' scales (prior 0.1, sigma 0.135); "
-        "higher is better.",
+        f"Whitened 12x12 patches (pixel std 0.316): {args['patches_train']} training, the "
+        f"first {args['patches_test']} test patches; {args['epochs']} epochs (Sparsenet: "
+        "the same number of patch visits, batch 100, 60 FISTA iterations), seeds "
+        f"{seeds}; AIS with {args['chains']} chains per patch; one thread per model, "
+        f"{hw['cpu']}. Every model is the same linear Gaussian model at the 'auto' scales "
+        "(prior 0.1, sigma 0.135); higher is better.",
         "",
-        "| model | estimate | mean log p(x), nats/patch | below the exact value | seconds |",
-        "|---|---|---|---|---|",
+        "| model | estimate | mean log p(x), nats/patch (mean ± sd over seeds) | "
+        "below the exact value | difference from Sparsenet, same estimate (per seed, "
+        "± SE over patches) | seconds |",
+        "|---|---|---|---|---|---|",
     ]
-    for r in rows:
-        gap = "-" if r["exact"] is None else f"{r['exact'] - r['log_px']:.2f}"
-        lines.append(f"| {r['model']} | {r['estimate']} | {r['log_px']:.2f} | {gap} | "
-                     f"{r['s']:.0f} |")
-    exact = next(r["exact"] for r in rows if r["exact"] is not None)
-    cmd = "OMP_NUM_THREADS=1 python benchmarks/bench_svae_ais.py" + (
-        f" --jobs {args.jobs}" if args.jobs > 1 else "")
-    lines += ["", f"Exact log p(x) of the Gaussian-prior VAE: {exact:.2f} nats/patch.", "",
-              f"Command: `{cmd}`"]
-    write_results("svae_ais", {"args": vars(args), "hardware": hw, "rows": rows},
-                  "\n".join(lines))
+    by = {(r["model"], r["estimate"], r["seed"]): r for r in rows}
+    for model in dict.fromkeys(r["model"] for r in rows):
+        for est in dict.fromkeys(r["estimate"] for r in rows if r["model"] == model):
+            rs = [by[(model, est, s)] for s in seeds]
+            v = np.array([r["log_px"] for r in rs])
+            exact = rs[0]["exact"]
+            gap = "-" if exact is None else "; ".join(
+                f"{r['exact'] - r['log_px']:.2f}" for r in rs)
+            diffs = []
+            for r in rs:
+                ref = by.get(("Sparsenet (MAP-learned dictionary)", est, r["seed"]))
+                if ref is None or model.startswith("Sparsenet"):
+                    continue
+                d = np.array(r["per_patch"]) - np.array(ref["per_patch"])
+                diffs.append(f"{d.mean():+.1f} ± {d.std() / np.sqrt(len(d)):.1f}")
+            lines.append(
+                f"| {model} | {est} | {v.mean():.2f} ± {v.std():.2f} | {gap} | "
+                f"{'; '.join(diffs) or '-'} | {np.median([r['s'] for r in rs]):.0f} |")
+    exact = [r["exact"] for r in rows if r["exact"] is not None]
+    cmd = "OMP_NUM_THREADS=1 python benchmarks/bench_svae_ais.py"
+    for k in ("patches_train", "patches_test", "epochs", "chains", "steps", "seeds", "jobs",
+              "name"):
+        v = args[k]
+        cmd += f" --{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+    lines += ["", f"Exact log p(x) of the Gaussian-prior VAE: {np.mean(exact):.2f} nats/patch "
+              "(mean over seeds).", "", f"Command: `{cmd}`"]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -205,3 +205,32 @@ def test_smoke_budget_runs_and_writes_the_claim_table(reproduce, tmp_path, paper
         assert "not found" not in row["reason"], row
         assert row["verdict"] in reproduce.VERDICTS
     assert table["provenance"]["source_hash"]
+
+
+def _ais(svae_shift):
+    """Per-patch AIS values: Sparsenet at 0, each SVAE at ``svae_shift[seed]`` + noise."""
+    rows = []
+    for seed, shift in enumerate(svae_shift):
+        noise = [0.1 * ((i * 7 + seed) % 5 - 2) for i in range(50)]
+        for model, base in (("SVAE laplace, unit norm (default)", shift - 1.0),
+                            ("SVAE laplace, free decoder", shift),
+                            ("Sparsenet (MAP-learned dictionary)", 0.0)):
+            pp = [base + n for n in noise] if model.startswith("SVAE") else [0.0] * 50
+            for steps in (300, 1000):
+                rows.append({"model": model, "seed": seed, "estimate": f"AIS, {steps} steps",
+                             "log_px": sum(pp) / 50, "per_patch": pp, "exact": None})
+    return {"rows": rows}
+
+
+@pytest.mark.parametrize("shift, verdict", [
+    ([3.0, 2.0, 4.0], "reproduced"),  # the best SVAE above Sparsenet in every seed
+    ([-5.0, -3.0, -4.0], "not reproduced"),  # Sparsenet above every SVAE in every seed
+    ([3.0, -3.0, 2.0], "partly"),
+    ([0.0, 0.01, -0.01], "inconclusive"),  # within 2 SE
+])
+def test_likelihood_verdict_reads_ais_when_present(reproduce, tmp_path, shift, verdict):
+    claim = next(c for c in reproduce.BARELLO.claims if c.key == "likelihood")
+    _write(tmp_path, "svae_ais_seeds", _ais(shift))
+    row = reproduce.judge(claim, tmp_path)
+    assert row["verdict"] == verdict
+    assert row["ours"].startswith("AIS, 1000 steps")  # the largest step count
