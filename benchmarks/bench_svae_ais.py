@@ -32,7 +32,7 @@ import time
 import numpy as np
 import torch
 from _common import DEVICE, hardware, write_results
-from bench_svae_likelihood import learn_sparsenet
+from bench_svae_likelihood import auto_scales, learn_sparsenet
 from bench_svae_unit_norm import load_patches
 
 MODELS = {
@@ -57,8 +57,7 @@ def run_model(task):
         # Sparsenet's dictionary (MAP codes, Adam, unit norm; the same number of
         # patch visits as the SVAEs' epochs) in the SVAE's Laplace/Gaussian model at
         # the "auto" scales, which AIS needs no recognition model for.
-        std = float(np.std(X, dtype=np.float64))  # the "auto" scales of the data
-        b, sigma = 0.1**0.5 * std, np.exp(-2.0) / 0.1**0.5 * std
+        b, sigma = auto_scales(X)
         est = SVAETransformer(prior="laplace", prior_scale=b, likelihood_std=sigma,
                               device=DEVICE, random_state=seed)
         est.partial_fit(X[:64])  # builds the model; the dictionary is replaced

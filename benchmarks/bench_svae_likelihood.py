@@ -47,6 +47,13 @@ from _common import DEVICE, REDIRECTED, RESULTS, hardware, write_results
 from bench_svae_unit_norm import load_patches
 
 
+def auto_scales(X):
+    """The SVAE's "auto" prior scale and noise std for the data ``X``, as numbers
+    (to give a model built on other data, or on a few rows, the same scales)."""
+    scale_x = float(np.std(X, dtype=np.float64))
+    return math.sqrt(0.1) * scale_x, math.exp(-2.0) / math.sqrt(0.1) * scale_x
+
+
 def learn_sparsenet(X, n_components, lam, seed, n_steps, batch=100, n_fista=100, lr=1e-2):
     """Sparsenet-style dictionary learning: FISTA MAP codes, Adam on Phi, unit norm."""
     import torch
@@ -111,9 +118,7 @@ def run_seed(task):
     t_gauss = time.perf_counter() - t0
     # Sparsenet dictionary, then a recognition model for it (decoder frozen)
     t0 = time.perf_counter()
-    # the "auto" scales of the training data, given as numbers
-    scale_x = float(np.std(X, dtype=np.float64))
-    b, sigma = math.sqrt(0.1) * scale_x, math.exp(-2.0) / math.sqrt(0.1) * scale_x
+    b, sigma = auto_scales(X)
     enc = SVAETransformer(prior="laplace", prior_scale=b, likelihood_std=sigma, warm_start=True,
                           validation_fraction=0.0, device=DEVICE, random_state=seed)
     enc.partial_fit(X[:64])  # builds the model; the dictionary is replaced below

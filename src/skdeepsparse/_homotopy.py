@@ -265,6 +265,16 @@ def _solve_rows(B, G, Gp, xx, alpha, positive, max_steps, start, stride, out, ga
         start = i  # resume at the row that needed more room
 
 
+# The path's correlation updates may run in float32 when the tolerance allows
+# (the rounding, ~1e-7 relative, only moves the path; the certificate is float64).
+_SINGLE_PATH_TOL = 1e-5
+
+
+def uncertified(gaps: np.ndarray, primals: np.ndarray, tol: float) -> np.ndarray:
+    """Indices of the rows whose duality gap exceeds ``tol * primal`` (or is not finite)."""
+    return np.flatnonzero(~(gaps <= tol * np.maximum(primals, np.finfo(np.float64).tiny)))
+
+
 def lasso_homotopy(
     B: np.ndarray,
     G: np.ndarray,

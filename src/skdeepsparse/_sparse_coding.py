@@ -19,19 +19,19 @@ __all__ = ["sparse_encode"]
 
 
 def _solve(b, G, xx, alpha, positive, max_iter, tol, init):
-    """``lasso_gram``; a warm start on CPU with T > 1 threads: over T blocks of samples.
+    """``lasso_gram``; on CPU with T > 1 torch threads, over T blocks of samples.
 
-    From zero codes on CPU ``lasso_gram`` runs the compiled homotopy, which
-    spreads the samples over the threads itself. The active-set solver (warm
-    starts) is many small batched operations: intra-op threads split each one
-    and meet at a barrier, which costs more than it saves. Coarse-grained
+    On CPU this is only reached with a warm start (from zero codes
+    ``sparse_encode`` runs ``_encode_homotopy``), i.e. by the active-set
+    solver: many small batched operations, where intra-op threads split each
+    one and meet at a barrier, which costs more than it saves. Coarse-grained
     parallelism over samples instead: T Python threads, each solving a block
     with one intra-op thread (torch releases the GIL inside its operations).
     The thread setting is restored afterwards.
     """
     n_threads = torch.get_num_threads()
     n = b.shape[0]
-    if b.device.type != "cpu" or init is None or n_threads == 1 or n < 2 * n_threads:
+    if b.device.type != "cpu" or n_threads == 1 or n < 2 * n_threads:
         return lasso_gram(b, G, xx, alpha, positive=positive, max_iter=max_iter, tol=tol,
                           init=init)
     bounds = np.linspace(0, n, n_threads + 1).astype(int)
@@ -60,7 +60,7 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk):
     halves the speed of whatever threads run next. Rows the homotopy does not
     certify are finished by the active-set solver afterwards.
     """
-    from ._homotopy import lasso_homotopy
+    from ._homotopy import _SINGLE_PATH_TOL, lasso_homotopy, uncertified
 
     n, k = X.shape[0], dictionary.shape[0]
     n_threads = torch.get_num_threads()
@@ -98,7 +98,7 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk):
             xx = np.asarray((Xb * Xb).sum(1).numpy(), dtype=np.float64)
             codes, gaps[start:stop], primals[start:stop], steps[start:stop] = lasso_homotopy(
                 B, G, xx, alpha, positive=positive, max_steps=max_iter,
-                single_path=tol >= 1e-5)
+                single_path=tol >= _SINGLE_PATH_TOL)
             out[start:stop] = codes
 
     torch.set_num_threads(1)
@@ -113,11 +113,12 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk):
     finally:
         torch.set_num_threads(n_threads)
     worst = int(steps.max(initial=0))
-    bad = np.flatnonzero(~(gaps <= tol * np.maximum(primals, np.finfo(np.float64).tiny)))
+    bad = uncertified(gaps, primals, tol)
     if bad.size:
         with torch.no_grad():
             Xb = torch.from_numpy(np.ascontiguousarray(X[bad]))
-            codes, n_it = lasso_gram(Xb @ D.T, D @ D.T, (Xb * Xb).sum(1), alpha,
+            G = torch.from_numpy(G64).to(D.dtype)
+            codes, n_it = lasso_gram(Xb @ D.T, G, (Xb * Xb).sum(1), alpha,
                                      positive=positive, max_iter=max_iter, tol=tol,
                                      init=torch.from_numpy(out[bad]), method="active_set")
         out[bad] = codes.numpy()

@@ -606,7 +606,7 @@ def lasso_gram(
 
 def _lasso_homotopy(b, G, xx, alpha, *, positive, max_iter, tol, working_set, n_add):
     """``lasso_gram`` by the compiled homotopy; uncertified rows go to the active set."""
-    from ._homotopy import lasso_homotopy
+    from ._homotopy import _SINGLE_PATH_TOL, lasso_homotopy, uncertified
 
     n = b.shape[0]
     if n == 0:
@@ -615,16 +615,14 @@ def _lasso_homotopy(b, G, xx, alpha, *, positive, max_iter, tol, working_set, n_
     B = np.ascontiguousarray(b.detach().numpy(), **f64)
     Gn = np.ascontiguousarray(G.detach().numpy(), **f64)
     xn = np.ascontiguousarray(xx.detach().numpy(), **f64)
-    # The path's correlation updates in float32 when tol allows (the rounding,
-    # ~1e-7 relative, only moves the path; the gap below is float64).
     codes, gaps, primals, steps = lasso_homotopy(
-        B, Gn, xn, alpha, positive=positive, max_steps=max_iter, single_path=tol >= 1e-5,
-        n_threads=torch.get_num_threads())
+        B, Gn, xn, alpha, positive=positive, max_steps=max_iter,
+        single_path=tol >= _SINGLE_PATH_TOL, n_threads=torch.get_num_threads())
     out = torch.from_numpy(codes).to(b.dtype)
     n_iter = int(steps.max())
-    bad = ~(gaps <= tol * np.maximum(primals, np.finfo(np.float64).tiny))
-    if bad.any():
-        rows = torch.from_numpy(np.flatnonzero(bad))
+    bad = uncertified(gaps, primals, tol)
+    if bad.size:
+        rows = torch.from_numpy(bad)
         rest, n_rest = lasso_gram(b[rows], G, xx[rows], alpha, positive=positive,
                                   max_iter=max_iter, tol=tol, init=out[rows],
                                   working_set=working_set, n_add=n_add, method="active_set")
