@@ -234,3 +234,27 @@ def test_likelihood_verdict_reads_ais_when_present(reproduce, tmp_path, shift, v
     row = reproduce.judge(claim, tmp_path)
     assert row["verdict"] == verdict
     assert row["ours"].startswith("AIS, 1000 steps")  # the largest step count
+
+
+def _filters(gabor_unit, oriented_unit=1.0):
+    rows = [{"prior": prior, "normalize_decoder": norm, "seed": seed,
+             "gabor_like": (g if norm else 0.03), "oriented": (oriented_unit if norm else 0.9),
+             "active_variance": 100 if norm else 50, "n_components": 169}
+            for prior, g in gabor_unit.items() for norm in (True, False) for seed in range(3)]
+    return {"args": {"epochs": 20}, "rows": rows}
+
+
+@pytest.mark.parametrize("gabor, oriented, verdict", [
+    ({"laplace": 0.6, "cauchy": 0.7}, 1.0, "reproduced"),
+    ({"laplace": 0.36, "cauchy": 0.65}, 1.0, "partly"),  # one prior only
+    ({"laplace": 0.05, "cauchy": 0.05}, 1.0, "partly"),  # oriented gratings
+    ({"laplace": 0.05, "cauchy": 0.05}, 0.3, "not reproduced"),
+])
+def test_filter_verdict_needs_most_filters_localised_for_every_prior(reproduce, tmp_path,
+                                                                      gabor, oriented, verdict):
+    claim = next(c for c in reproduce.BARELLO.claims if c.key == "filters")
+    _write(tmp_path, "svae_unit_norm", _filters(gabor, oriented))
+    row = reproduce.judge(claim, tmp_path)
+    assert row["verdict"] == verdict
+    if verdict == "partly" and gabor["cauchy"] > 0.5:
+        assert "cauchy prior, a minority with the laplace" in row["reason"]

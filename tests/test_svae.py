@@ -495,32 +495,29 @@ def test_log_likelihood_api():
 @pytest.mark.slow
 def test_default_filters_on_real_patches(data_home):
     """Defaults on whitened natural-image patches (pixel variance 0.1, K = 169):
-    the unit-norm filters are oriented (spectrally concentrated, the scale-free
-    measure of skdeepsparse.metrics), unlike those of the former default
-    prior_scale=1, and the variance rule separates unit-norm from free decoders.
+    the unit-norm filters are localised and oriented far more often than those
+    of an unconstrained decoder, by the scale-free measure of
+    skdeepsparse.metrics (the share of filters compact in space and in
+    frequency beyond the 99% quantile of white noise).
 
-    At this budget (1,565 steps; measured: oriented share 1.0 default, 1.0 free,
-    0.43 former default; 111 vs 93 variance-active) the *free* decoder's filters
-    are still oriented too: "unit-norm filters score clearly higher than
-    unconstrained ones" does not hold here, nor at 3,750 steps in
-    benchmarks/bench_svae_unit_norm.py, so it is only checked as ">=".
+    Everything is the library default (20 epochs, 10% held out) except the
+    number of patches. benchmarks/bench_svae_unit_norm.py is the full-size
+    version with both priors and three seeds.
     """
     from skdeepsparse.metrics import gabor_like_fraction
     from skdeepsparse.preprocessing import load_natural_image_patches
 
-    X = load_natural_image_patches(12, n_patches=10000, data_home=data_home, source="files",
+    X = load_natural_image_patches(12, n_patches=20000, data_home=data_home, source="files",
                                    random_state=0, pixel_std=0.1**0.5).data
-    # 1,565 Adam steps per model (about 25 s each on one uncontended core)
-    common = dict(max_epochs=5, validation_fraction=0.0, device="cpu", random_state=0)
-    unit = SVAETransformer(**common).fit(X)
-    free = SVAETransformer(normalize_decoder=False, **common).fit(X)
-    old = SVAETransformer(prior_scale=1.0, likelihood_std=math.exp(-2), **common).fit(X)
+    # 11,260 Adam steps per model (about 75 s each on one uncontended core). At half
+    # the steps the shares were 0.09 vs 0.006: localisation grows with training.
+    unit = SVAETransformer(device="cpu", random_state=0).fit(X)
+    free = SVAETransformer(normalize_decoder=False, device="cpu", random_state=0).fit(X)
     shape = (12, 12)
-    oriented = {name: gabor_like_fraction(est.components_, shape, localised=False)
-                for name, est in (("unit", unit), ("free", free), ("old", old))}
-    assert oriented["unit"] >= 0.9
-    assert oriented["old"] <= 0.6
-    assert oriented["unit"] >= oriented["free"]
+    gabor = {name: gabor_like_fraction(est.components_, shape)
+             for name, est in (("unit", unit), ("free", free))}
+    assert gabor["unit"] >= 0.15, gabor
+    assert gabor["unit"] >= 3 * gabor["free"], gabor
     assert unit.n_active_components_variance_ > free.n_active_components_variance_
 
 

@@ -175,11 +175,14 @@ class SVAETransformer(BaseSparseEstimator):
         Floor added to the posterior standard deviation.
     n_mc_samples : int, default=1
         Reparameterised samples per example for the reconstruction term
-        (``recon_estimator="sample"``).
-    recon_estimator : {"sample", "analytic"}, default="sample"
-        ``"sample"``: Monte Carlo with ``n_mc_samples`` draws, as in the
-        references. ``"analytic"``: the exact expectation, available for the
-        linear decoder: ``||x - Phi mu - b||^2 + sum_k std_k^2 ||Phi_k||^2``.
+        (used only with ``recon_estimator="sample"``).
+    recon_estimator : {"analytic", "sample"}, default="analytic"
+        ``"analytic"``: the exact expectation of the reconstruction term, which
+        the linear decoder allows: ``||x - Phi mu - b||^2 + sum_k std_k^2
+        ||Phi_k||^2``. ``"sample"``: Monte Carlo with ``n_mc_samples`` draws,
+        as in the references. Both estimate the same ELBO without bias; the
+        exact one has no sampling noise, and on whitened natural patches its
+        filters localise about twice as fast (see the SVAE docs page).
         Evaluation (``score``, validation) always uses the exact expectation.
     n_kl_samples : int, default=100
         Posterior draws for the Monte Carlo KL (Cauchy prior) during training.
@@ -312,7 +315,7 @@ class SVAETransformer(BaseSparseEstimator):
         decoder_norm_method: str = "projection",
         min_posterior_std: float = 1e-4,
         n_mc_samples: int = 1,
-        recon_estimator: str = "sample",
+        recon_estimator: str = "analytic",
         n_kl_samples: int = 100,
         kl_weight: float = 1.0,
         transform_mode: str = "mean",
