@@ -472,10 +472,10 @@ BARELLO = Paper(
     estimator="SVAETransformer",
     docs="docs/svae.rst",
     steps=[
-        # --jobs 3: one process per seed (the committed run's command)
+        # --jobs 2: the committed runs' command, one process per core
         Step("bench_svae_unit_norm.py", {"smoke": ["--quick", "--no-figures"],
-                                         "cpu": ["--jobs", "3"], "full": _SVAE_FULL}),
-        Step("bench_svae_likelihood.py", {"smoke": ["--quick"], "cpu": ["--jobs", "3"],
+                                         "cpu": ["--jobs", "2"], "full": _SVAE_FULL}),
+        Step("bench_svae_likelihood.py", {"smoke": ["--quick"], "cpu": ["--jobs", "2"],
                                           "full": [*_SVAE_FULL, "--sparsenet-steps", "10000"]}),
         # AIS: the convergence study, then the comparison at the likelihood budget
         Step("bench_svae_ais.py", {

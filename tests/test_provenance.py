@@ -109,9 +109,12 @@ def _source_numbers(files) -> list[Decimal]:
     for f in files:
         for tok in _NUMBER.findall(f.read_text()):
             try:
-                nums.append(Decimal(tok.replace(",", "")))
+                d = Decimal(tok.replace(",", ""))
             except InvalidOperation:
                 continue
+            # Hex hashes contain tokens like "3e1234567": not figures, and too big to scale.
+            if abs(d.adjusted()) <= 30:
+                nums.append(d)
     return nums
 
 
