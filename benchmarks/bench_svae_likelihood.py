@@ -205,8 +205,9 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patches-train", type=int, default=20000)
     ap.add_argument("--patches-test", type=int, default=1000)
-    # the estimator's default, as in bench_svae_unit_norm.py (whose SVAE rows it reads)
-    ap.add_argument("--epochs", type=int, default=20)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="default: the estimator's max_epochs, as in bench_svae_unit_norm.py "
+                    "(whose SVAE rows it reads)")
     ap.add_argument("--pixel-std", type=float, default=0.1**0.5)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--n-importance", type=int, default=1000)
@@ -217,6 +218,9 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args()
+    from skdeepsparse.svae import SVAETransformer
+
+    args.epochs = args.epochs or SVAETransformer().max_epochs
     if args.quick:
         args.patches_train, args.patches_test, args.epochs = 2000, 200, 1
         args.seeds, args.n_importance, args.sparsenet_steps = [0], 20, 20

@@ -181,8 +181,8 @@ class SVAETransformer(BaseSparseEstimator):
         the linear decoder allows: ``||x - Phi mu - b||^2 + sum_k std_k^2
         ||Phi_k||^2``. ``"sample"``: Monte Carlo with ``n_mc_samples`` draws,
         as in the references. Both estimate the same ELBO without bias; the
-        exact one has no sampling noise, and on whitened natural patches its
-        filters localise about twice as fast (see the SVAE docs page).
+        exact one has no sampling noise, and on whitened natural patches it
+        gives more localised filters at the same budget (see the SVAE docs page).
         Evaluation (``score``, validation) always uses the exact expectation.
     n_kl_samples : int, default=100
         Posterior draws for the Monte Carlo KL (Cauchy prior) during training.
