@@ -74,6 +74,23 @@ def test_linear_probe_on_digits():
         sample_per_class(y[:20], 5)
 
 
+def test_linear_probe_standardize_false_fits_the_features_as_given():
+    from sklearn.linear_model import LogisticRegression
+
+    d = load_digits_data()
+    X, y = d.data / 16, d.target
+    # A feature scaled up 30x weighs more in the L2-penalised fit only without the scaler.
+    X = np.column_stack([X, 30 * X[:, 20]])
+    res = linear_probe(X[:1000], y[:1000], X[1000:], y[1000:], n_per_class=(5,), n_seeds=2,
+                       standardize=False)
+    scaled = linear_probe(X[:1000], y[:1000], X[1000:], y[1000:], n_per_class=(5,), n_seeds=2)
+    for s in range(2):
+        idx = sample_per_class(y[:1000], 5, s)
+        clf = LogisticRegression(max_iter=2000).fit(X[idx], y[idx])
+        assert res[5]["scores"][s] == clf.score(X[1000:], y[1000:])
+    assert res[5]["scores"] != scaled[5]["scores"]
+
+
 def test_denoising_scores_identity():
     class Identity:
         def transform(self, X):

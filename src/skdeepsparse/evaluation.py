@@ -60,13 +60,15 @@ def linear_probe(
     random_state=0,
     C: float = 1.0,
     max_iter: int = 2000,
+    standardize: bool = True,
 ) -> dict[int, dict]:
     """Low-data classification accuracy of a linear model on fixed features.
 
     For each ``k`` in ``n_per_class`` and each of ``n_seeds`` seeds, ``k``
     labelled samples per class are drawn from the training features, a
-    ``Pipeline(StandardScaler, LogisticRegression)`` is fitted on them, and its
-    accuracy is measured on the full test set.
+    ``Pipeline(StandardScaler, LogisticRegression)`` (or the logistic regression
+    alone, ``standardize=False``) is fitted on them, and its accuracy is
+    measured on the full test set.
 
     Parameters
     ----------
@@ -81,6 +83,10 @@ def linear_probe(
     C : float, default=1.0
         Inverse L2 strength of the logistic regression.
     max_iter : int, default=2000
+    standardize : bool, default=True
+        Put a ``StandardScaler`` (fitted on the ``k`` labelled samples per class)
+        before the logistic regression. False fits the features as given; scale
+        them first when comparing feature sets at one ``C``.
 
     Returns
     -------
@@ -96,7 +102,9 @@ def linear_probe(
         scores = []
         for s in range(n_seeds):
             idx = sample_per_class(y_train, k, random_state + s)
-            clf = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter))
+            clf = LogisticRegression(C=C, max_iter=max_iter)
+            if standardize:
+                clf = make_pipeline(StandardScaler(), clf)
             clf.fit(Z_train[idx], y_train[idx])
             scores.append(float(clf.score(Z_test, y_test)))
         results[int(k)] = {
