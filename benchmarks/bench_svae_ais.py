@@ -19,9 +19,11 @@ One seed, ``--patches-train`` training patches, ``--epochs`` epochs, the first
 
     # the convergence study (one seed, short training; ~8 min on 2 cores):
     OMP_NUM_THREADS=1 python benchmarks/bench_svae_ais.py --jobs 2
-    # bench_svae_likelihood.py's training budget, 3 seeds (~25 min on 2 cores):
+    # bench_svae_likelihood.py's training budget, 3 seeds, 300 test patches
+    # (~30 min on 2 cores):
     OMP_NUM_THREADS=1 python benchmarks/bench_svae_ais.py --patches-train 20000 \
-        --epochs 6 --steps 300 1000 --seeds 0 1 2 --jobs 2 --name svae_ais_seeds
+        --patches-test 300 --epochs 6 --steps 300 1000 --seeds 0 1 2 --jobs 2 \
+        --name svae_ais_seeds
 """
 
 from __future__ import annotations

@@ -485,7 +485,8 @@ BARELLO = Paper(
         Step("bench_svae_ais.py", {
             "smoke": ["--patches-train", "500", "--patches-test", "4", "--epochs", "1",
                       "--steps", "10", "--seeds", "0", "1", "--name", "svae_ais_seeds"],
-            "cpu": ["--patches-train", "20000", "--epochs", "6", "--steps", "300", "1000",
+            "cpu": ["--patches-train", "20000", "--patches-test", "300", "--epochs", "6",
+                    "--steps", "300", "1000",
                     "--seeds", "0", "1", "2", "--jobs", "2", "--name", "svae_ais_seeds"],
             "full": [*_SVAE_FULL[:2], "--patches-test", "1000", "--epochs", "50", "--steps",
                      "1000", "3000", "--seeds", "0", "1", "2", "--jobs", "2", "--name",
