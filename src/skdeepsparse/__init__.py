@@ -16,18 +16,8 @@ _LAZY = {
     "config_context": "_config",
 }
 
-__all__ = [
-    "SVAETransformer",
-    "SpikeSlabGenerator",
-    "ThresholdedVAE",
-    "VarianceRegDictionaryLearner",
-    "sparse_encode",
-    "TrainingDivergedError",
-    "set_config",
-    "get_config",
-    "config_context",
-    "__version__",
-]
+# The public names are the keys of _LAZY (one table) and __version__.
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name):

@@ -9,7 +9,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.distributions import Normal
@@ -17,6 +16,7 @@ from torch.distributions import Normal
 from ._base import BaseSparseEstimator
 from ._docstrings import fill_doc
 from ._random import hashed_normal, row_seeds
+from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_layer_sizes
 from .distributions import PRIORS, kl_to_prior, make_prior, normal_rsample
 from .nn import MLP, normalize_columns_

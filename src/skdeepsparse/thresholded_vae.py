@@ -9,7 +9,6 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.distributions import Bernoulli, Gamma, Laplace, Normal, kl_divergence
 
@@ -17,6 +16,7 @@ from ._base import BaseSparseEstimator
 from ._config import _thread_limit
 from ._docstrings import fill_doc
 from ._random import hashed_normal, hashed_uniform, row_seeds, rsample_on_generator
+from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_image_shape, check_layer_sizes, image_shape3
 from .distributions import (
     _straight_through,

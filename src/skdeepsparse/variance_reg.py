@@ -7,11 +7,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._base import BaseSparseEstimator
 from ._docstrings import fill_doc
+from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_layer_sizes
 from .nn import LISTA, MLP, LinearDictionary, normalize_columns_
 from .solvers import (
