@@ -1,20 +1,29 @@
-"""Evaluation protocols: the low-data linear probes and denoising."""
+"""Evaluation protocols: the low-data linear probes and denoising.
+
+:func:`evaluate` runs the whole comparison in one call: it fits each of a
+dictionary of estimators once on unlabelled data and probes their codes with
+few labels per class, returning a :class:`pandas.DataFrame`.
+"""
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import time
+import warnings
+from collections.abc import Mapping, Sequence
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 
-from .metrics import psnr
+from .metrics import code_sparsity, psnr
 
 __all__ = [
+    "evaluate",
     "sample_per_class",
     "first_per_class",
     "linear_probe",
@@ -125,6 +134,327 @@ def low_data_probe(transformer, X_train, y_train, X_test, y_test, **kwargs) -> d
     return linear_probe(
         transformer.transform(X_train), y_train, transformer.transform(X_test), y_test, **kwargs
     )
+
+
+def evaluate(
+    estimators: Mapping[str, object],
+    X_train,
+    y_train,
+    X_test,
+    y_test,
+    *,
+    n_per_class: Sequence[int] = (1, 5, 10),
+    n_seeds: int = 5,
+    random_state: int = 0,
+    C: float = 1.0,
+    max_iter: int = 2000,
+    standardize: bool = True,
+    reconstruction: bool = True,
+    sparsity: bool = True,
+    denoising: float | Sequence[float] | None = None,
+    prefit: bool = False,
+    error_score="raise",
+    verbose: bool = True,
+):
+    """Fit estimators without labels, then probe their codes with few labels per class.
+
+    The low-data comparison in one call. Each estimator (a transformer, or a
+    :class:`~sklearn.pipeline.Pipeline` that ends in one) is fitted once on
+    ``X_train`` *without labels*; then, for each ``k`` in ``n_per_class`` and
+    each of ``n_seeds`` draws, ``k`` labelled training samples per class are
+    drawn and a linear classifier is fitted on their codes and scored on the
+    codes of the whole test set (:func:`linear_probe`). Every estimator sees
+    the same draws (draw ``s`` uses the seed ``random_state + s``), so the
+    differences between estimators are paired; the accuracies equal those of
+    :func:`low_data_probe` with the same arguments.
+
+    Parameters
+    ----------
+    estimators : dict of str to estimator or None
+        The feature extractors to compare, by name (the name becomes the
+        ``estimator`` column). ``None`` stands for the raw features (the
+        pixel baseline). Each estimator needs ``fit`` and ``transform``; it is
+        fitted in place (pass :func:`sklearn.base.clone` of it to keep an
+        unfitted copy), so it can be inspected afterwards.
+    X_train : array-like of shape (n_train, n_features)
+        Training data: the estimators are fitted on all of it, and the
+        labelled samples of the probe are drawn from it.
+    y_train : array-like of shape (n_train,)
+        Labels of ``X_train``; used only by the probe. Every class needs at
+        least ``max(n_per_class)`` samples.
+    X_test : array-like of shape (n_test, n_features)
+        Test data: accuracy, reconstruction, sparsity and denoising are
+        measured on it.
+    y_test : array-like of shape (n_test,)
+        Labels of ``X_test``.
+    n_per_class : sequence of int, default=(1, 5, 10)
+        The labelled training samples per class of the probe (``k``). With 10
+        classes, ``k=1`` trains the classifier on 10 samples.
+    n_seeds : int, default=5
+        Random draws of the labelled samples per ``k``; their spread is the
+        uncertainty that the draw of so few labels brings.
+    random_state : int, default=0
+        Seed of the first draw; draw ``s`` uses ``random_state + s``. Also
+        seeds the noise of ``denoising``. It does not seed the estimators:
+        set their own ``random_state``.
+    C : float, default=1.0
+        Inverse L2 strength of the :class:`~sklearn.linear_model.LogisticRegression`.
+    max_iter : int, default=2000
+        Iterations of the logistic regression's solver.
+    standardize : bool, default=True
+        Put a :class:`~sklearn.preprocessing.StandardScaler` before the
+        logistic regression, fitted on the ``k`` labelled samples per class
+        only, so that feature sets on different scales (pixels in [0, 1],
+        codes of any scale) meet the same ``C``. ``False`` fits the features
+        as given.
+    reconstruction : bool, default=True
+        Add a ``psnr`` column: the PSNR in dB (:func:`~skdeepsparse.metrics.psnr`)
+        of ``inverse_transform(transform(X_test))`` against ``X_test``, for
+        data in [0, 1]. NaN for ``None`` and for an estimator with neither
+        ``inverse_transform`` nor ``components_``.
+    sparsity : bool, default=True
+        Add a ``pct_zeros`` column: the percentage of exact zeros in the test
+        codes (of the pixels themselves for ``None``).
+    denoising : float or sequence of float, default=None
+        Standard deviations of Gaussian noise, in the units of the data, for
+        :func:`denoising_scores`: the noisy test images are encoded and
+        decoded, and both are compared with the clean ones. Adds the columns
+        ``psnr_noisy_<std>`` and ``psnr_denoised_<std>`` (dB; the latter is
+        NaN for ``None``). The noise is the same for every estimator.
+    prefit : bool, default=False
+        The estimators are already fitted: do not fit them (``fit_time`` is
+        then NaN).
+    error_score : "raise" or float, default="raise"
+        What to do when an estimator fails to fit, transform or decode.
+        ``"raise"`` raises the error, with a note naming the estimator and
+        the stage. A number (for instance ``np.nan``) emits a
+        :class:`~sklearn.exceptions.FitFailedWarning` naming them, puts that
+        number in the failed estimator's ``accuracy`` and NaN in its other
+        columns, and goes on with the next estimator.
+    verbose : bool, default=True
+        Show a progress bar (``tqdm``, on stderr) and print one line of results
+        per estimator (on stdout) as soon as it is done.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per estimator, ``k`` and draw, in the order given, with the
+        columns ``estimator`` (the name), ``n_per_class`` (``k``), ``seed``
+        (the seed of the draw), ``accuracy`` (test accuracy of that draw),
+        ``fit_time`` (seconds of wall-clock time of ``fit``, repeated on the
+        estimator's rows; NaN for ``None``), then ``psnr``, ``pct_zeros`` and
+        the denoising columns where requested (one value per estimator,
+        repeated on its rows). Summarise it with, for instance,
+        ``frame.groupby(["estimator", "n_per_class"]).accuracy.agg(["mean", "std"])``,
+        or draw it with :func:`skdeepsparse.plotting.plot_low_data`.
+
+    Raises
+    ------
+    ImportError
+        If pandas is not installed (it is an optional dependency: ``pip
+        install pandas``).
+    ValueError
+        On a bad parameter (named in the message), an estimator without
+        ``fit`` or ``transform``, or a class of ``y_train`` with fewer than
+        ``max(n_per_class)`` samples (checked before anything is fitted).
+
+    See Also
+    --------
+    low_data_probe : The probe of one fitted transformer, as a dict.
+    paper_linear_probe : The low-data protocol of Evtimova & LeCun.
+
+    Notes
+    -----
+    The estimators are fitted on ``X_train`` alone; no label reaches them.
+    A :class:`~sklearn.pipeline.Pipeline` is fitted and used as a whole (for
+    instance a scaler in front of a sparse coder), so its ``transform`` gives
+    the codes and its ``inverse_transform``, where every step has one, the
+    reconstruction.
+
+    Examples
+    --------
+    >>> from skdeepsparse import VarianceRegDictionaryLearner
+    >>> from skdeepsparse.datasets import load_digits_data
+    >>> from skdeepsparse.evaluation import evaluate
+    >>> d = load_digits_data()
+    >>> X, y = d.data[:1000], d.target[:1000]
+    >>> frame = evaluate(
+    ...     {"pixels": None,
+    ...      "VDL": VarianceRegDictionaryLearner(n_components=32, max_epochs=2,
+    ...                                          random_state=0)},
+    ...     X[:800], y[:800], X[800:], y[800:], n_per_class=(1, 5), n_seeds=2,
+    ...     verbose=False)
+    >>> frame.shape
+    (8, 7)
+    >>> list(frame.columns)  # doctest: +NORMALIZE_WHITESPACE
+    ['estimator', 'n_per_class', 'seed', 'accuracy', 'fit_time', 'psnr', 'pct_zeros']
+    """
+    pd = _import_pandas()
+    estimators, ks, noise = _check_evaluate_params(
+        estimators, n_per_class, n_seeds, denoising, error_score, prefit)
+    X_train, X_test = np.asarray(X_train), np.asarray(X_test)
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    for X, y, name in ((X_train, y_train, "X_train"), (X_test, y_test, "X_test")):
+        if X.ndim != 2 or y.ndim != 1 or len(X) != len(y):
+            raise ValueError(
+                f"{name} must be 2-D with one label per row; got shapes {X.shape} and {y.shape}."
+            )
+    list(_class_pools(y_train, max(ks)))  # too few samples in a class: fail before any fit
+    probe = dict(n_seeds=n_seeds, random_state=random_state, C=C, max_iter=max_iter,
+                 standardize=standardize)
+
+    from tqdm.auto import tqdm
+
+    rows = []
+    bar = tqdm(total=len(estimators) * (2 + len(ks)), desc="evaluate", unit="step",
+               disable=not verbose)
+    try:
+        for name, est in estimators.items():
+            extra = {"fit_time": np.nan}
+            if reconstruction:
+                extra["psnr"] = np.nan
+            if sparsity:
+                extra["pct_zeros"] = np.nan
+            for std in noise:
+                extra[f"psnr_noisy_{std:g}"] = np.nan
+                extra[f"psnr_denoised_{std:g}"] = np.nan
+            scores, stage, done = {}, "fit", bar.n
+            try:
+                bar.set_postfix_str(f"{name}: fit")
+                if est is not None and not prefit:
+                    start = time.perf_counter()
+                    est.fit(X_train)
+                    extra["fit_time"] = time.perf_counter() - start
+                bar.update()
+                stage = "transform"
+                bar.set_postfix_str(f"{name}: transform")
+                if est is None:
+                    Z_train, Z_test = X_train, X_test
+                else:
+                    Z_train, Z_test = est.transform(X_train), est.transform(X_test)
+                for k in ks:
+                    stage = f"probe at n_per_class={k}"
+                    bar.set_postfix_str(f"{name}: {k} labels/class")
+                    scores[k] = linear_probe(Z_train, y_train, Z_test, y_test,
+                                             n_per_class=(k,), **probe)[k]["scores"]
+                    bar.update()
+                if sparsity:
+                    extra["pct_zeros"] = 100.0 * code_sparsity(Z_test)
+                if est is not None and reconstruction:
+                    stage = "inverse_transform"
+                    recon = _reconstruct(est, Z_test)
+                    if recon is not None:
+                        extra["psnr"] = psnr(X_test, recon)
+                for std in noise:
+                    stage = f"denoising at noise std {std:g}"
+                    if est is None:
+                        rng = check_random_state(random_state)
+                        noisy = X_test + std * rng.standard_normal(X_test.shape)
+                        extra[f"psnr_noisy_{std:g}"] = psnr(X_test, noisy.astype(X_test.dtype))
+                    elif _reconstruct(est, None, check_only=True):
+                        res = denoising_scores(est, X_test, std, random_state=random_state)
+                        extra[f"psnr_noisy_{std:g}"] = res["psnr_noisy"]
+                        extra[f"psnr_denoised_{std:g}"] = res["psnr_denoised"]
+                bar.update()
+            except Exception as exc:
+                if error_score == "raise":
+                    if hasattr(exc, "add_note"):  # Python >= 3.11
+                        exc.add_note(f"evaluate: estimator {name!r} failed at {stage}.")
+                    raise
+                warnings.warn(
+                    f"evaluate: estimator {name!r} failed at {stage} "
+                    f"({type(exc).__name__}: {exc}); its accuracy is set to "
+                    f"error_score={error_score!r} and its other columns to NaN.",
+                    FitFailedWarning, stacklevel=2,
+                )
+                scores = {k: [float(error_score)] * n_seeds for k in ks}
+                extra = dict.fromkeys(extra, np.nan)
+                bar.update(done + 2 + len(ks) - bar.n)  # skip this estimator's steps
+            for k in ks:
+                for s, acc in enumerate(scores[k]):
+                    rows.append({"estimator": name, "n_per_class": k,
+                                 "seed": random_state + s, "accuracy": acc, **extra})
+            if verbose:
+                bar.write(_summary_line(name, scores, extra))
+    finally:
+        bar.close()
+    return pd.DataFrame(rows)
+
+
+def _import_pandas():
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "evaluate returns a pandas.DataFrame and needs pandas: pip install pandas. "
+            "Without it, use low_data_probe, which returns a dict."
+        ) from exc
+    return pd
+
+
+def _check_evaluate_params(estimators, n_per_class, n_seeds, denoising, error_score, prefit):
+    if not isinstance(estimators, Mapping) or not estimators:
+        raise ValueError(
+            "estimators must be a non-empty dict of name -> estimator (None for the raw "
+            f"features); got {type(estimators).__name__}."
+        )
+    for name, est in estimators.items():
+        if not isinstance(name, str):
+            raise ValueError(f"estimators: the names must be strings; got {name!r}.")
+        if est is None:
+            continue
+        needed = ("transform",) if prefit else ("fit", "transform")
+        missing = [m for m in needed if not callable(getattr(est, m, None))]
+        if missing:
+            raise ValueError(
+                f"estimators[{name!r}] ({type(est).__name__}) has no {' or '.join(missing)} "
+                "method: pass a transformer, or a Pipeline that ends in one (not in a "
+                "classifier)."
+            )
+    if isinstance(n_per_class, Integral):
+        n_per_class = (n_per_class,)
+    ks = tuple(n_per_class)
+    if not ks:
+        raise ValueError("n_per_class must hold at least one positive integer; got ().")
+    for k in ks:
+        _check_n_per_class(k, "n_per_class")
+    ks = tuple(int(k) for k in ks)
+    _check_n_per_class(n_seeds, "n_seeds")
+    if denoising is None:
+        noise = ()
+    else:
+        noise = tuple(np.atleast_1d(denoising).tolist())
+        if not noise or any(isinstance(v, bool) or not isinstance(v, Real)
+                            or not np.isfinite(v) or v <= 0 for v in noise):
+            raise ValueError(
+                f"denoising must be None or noise stds > 0; got {denoising!r}."
+            )
+    if not (isinstance(error_score, str) and error_score == "raise") and (
+        isinstance(error_score, (bool, str)) or not isinstance(error_score, Real)
+    ):
+        raise ValueError(f"error_score must be 'raise' or a number; got {error_score!r}.")
+    return dict(estimators), ks, tuple(float(v) for v in noise)
+
+
+def _reconstruct(estimator, codes, *, check_only: bool = False):
+    """``inverse_transform(codes)``, else ``codes @ components_``, else None."""
+    if hasattr(estimator, "inverse_transform"):
+        return True if check_only else estimator.inverse_transform(codes)
+    if hasattr(estimator, "components_"):
+        return True if check_only else np.asarray(codes) @ estimator.components_
+    return False if check_only else None
+
+
+def _summary_line(name: str, scores: dict, extra: dict) -> str:
+    acc = ", ".join(f"{k}: {np.mean(v):.3f}" for k, v in scores.items())
+    parts = [f"{name}: accuracy by labels/class {acc}"]
+    if not np.isnan(extra["fit_time"]):
+        parts.append(f"fit {extra['fit_time']:.1f} s")
+    if not np.isnan(extra.get("psnr", np.nan)):
+        parts.append(f"PSNR {extra['psnr']:.2f} dB")
+    if not np.isnan(extra.get("pct_zeros", np.nan)):
+        parts.append(f"{extra['pct_zeros']:.1f}% zeros")
+    return "; ".join(parts)
 
 
 def denoising_scores(

@@ -1,4 +1,7 @@
-"""Figures: atom grids and reconstructions (needs the ``plot`` extra: matplotlib)."""
+"""Figures: atom grids, reconstructions and low-data accuracy curves.
+
+Needs matplotlib (the ``plot`` extra).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ import math
 
 import numpy as np
 
-__all__ = ["plot_atoms", "plot_reconstructions"]
+__all__ = ["plot_atoms", "plot_low_data", "plot_reconstructions"]
 
 
 def _plt():
@@ -113,6 +116,65 @@ def plot_reconstructions(X, X_hat, image_shape, *, n: int = 10, filename=None):
         for row, data in enumerate((X, X_hat)):
             axes[row, i].imshow(data[i].reshape(image_shape), cmap="gray", vmin=0, vmax=1)
             axes[row, i].set_axis_off()
+    if filename is not None:
+        fig.savefig(filename, dpi=100, bbox_inches="tight")
+    return fig
+
+
+def plot_low_data(frame, *, metric: str = "accuracy", title: str | None = None,
+                  filename=None, ax=None):
+    """Accuracy against labelled samples per class, one line per estimator.
+
+    Draws the mean over the draws with error bars of one standard deviation
+    (the population one, ``ddof=0``, as :func:`~skdeepsparse.evaluation.linear_probe`
+    reports it), on a logarithmic axis of labels per class.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The result of :func:`skdeepsparse.evaluation.evaluate`: the columns
+        ``estimator``, ``n_per_class`` and ``metric``, one row per draw.
+    metric : str, default="accuracy"
+        The column drawn.
+    title : str, optional
+        Title of the axes.
+    filename : str or path, optional
+        Save the figure there (PNG).
+    ax : matplotlib Axes, optional
+        Draw there instead of on a new figure.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    missing = {"estimator", "n_per_class", metric} - set(getattr(frame, "columns", ()))
+    if missing:
+        raise ValueError(
+            f"frame must be a DataFrame from evaluation.evaluate, with the columns "
+            f"'estimator', 'n_per_class' and {metric!r}; missing {sorted(missing)}."
+        )
+    plt = _plt()
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 4))
+    else:
+        fig = ax.figure
+    # sort=False: the estimators keep the order in which they were given
+    for name, rows in frame.groupby("estimator", sort=False):
+        stats = rows.groupby("n_per_class")[metric].agg(["mean", lambda v: v.std(ddof=0)])
+        stats.columns = ["mean", "std"]
+        ax.errorbar(stats.index, stats["mean"], yerr=stats["std"], marker="o", capsize=3,
+                    label=str(name))
+    ks = sorted(frame["n_per_class"].unique())
+    ax.set_xscale("log")
+    ax.set_xticks(ks)
+    ax.set_xticklabels([str(k) for k in ks])
+    ax.minorticks_off()
+    ax.set_xlabel("labelled samples per class")
+    ax.set_ylabel(f"test {metric} (mean ± std over draws)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
     if filename is not None:
         fig.savefig(filename, dpi=100, bbox_inches="tight")
     return fig
