@@ -59,6 +59,7 @@ def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u
     n_act = 0
     steps = 0
     banned = -1
+    banned_sign = 0.0
     if lam > alpha:
         while True:
             steps += 1
@@ -123,7 +124,7 @@ def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u
             gam = lam - alpha
             kind = 0
             who = -1
-            if banned >= 0:  # the atom that just left cannot rejoin at once
+            if banned >= 0:  # the atom that just left: only its other side, below
                 inact[banned] = 0
             gmin = gam
             for j in range(k):  # branch-free, so that it vectorises
@@ -136,7 +137,23 @@ def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u
                 gg[j] = g
                 gmin = min(gmin, g)
             if banned >= 0:
+                # It left at correlation ``banned_sign * lam``: rejoining on that
+                # side at once would cycle, but its correlation may cross to the
+                # other side later in this segment (a sign change of its code,
+                # e.g. on a full-rank support), and must join there.
                 inact[banned] = 1
+                aj = np.float64(a[banned])
+                g = np.inf
+                if banned_sign > 0:
+                    d2 = 1.0 + aj
+                    if not positive and d2 > 1e-12:
+                        g = (lam + c[banned]) / d2
+                else:
+                    d1 = 1.0 - aj
+                    if d1 > 1e-12:
+                        g = (lam - c[banned]) / d1
+                gg[banned] = g
+                gmin = min(gmin, g)
             if gmin < gam:
                 gam = gmin
                 kind = 1
@@ -169,6 +186,7 @@ def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u
                 # Atom in slot r leaves: downdate inv(G_AA) and u, move the last slot to r.
                 r = who
                 jr = A[r]
+                banned_sign = sA[r]
                 out[row, jr] = 0.0
                 pr = M[r, r]
                 for i in range(n_act):
