@@ -287,12 +287,13 @@ def test_config_context_limits_torch_threads(digits, monkeypatch):
             est = make(max_epochs=1).fit(X)
             est.transform(X)
             assert torch.get_num_threads() == 2  # restored after every call
-        assert get_config()["n_threads"] is None
+        assert get_config()["n_threads"] == "auto"
         assert {n for _, n in seen} == {1}
         assert {kind for kind, _ in seen} == {"fit", "transform"}
         seen.clear()
-        est.transform(X)
-        assert {n for _, n in seen} == {2}  # no limit outside the block
+        with config_context(n_threads=None):
+            est.transform(X)
+        assert {n for _, n in seen} == {2}  # no limit with n_threads=None
     finally:
         torch.set_num_threads(before)
 
@@ -313,14 +314,14 @@ def test_set_config_and_its_validation(digits, monkeypatch):
             make(max_epochs=1).fit(digits[0][:100])
             assert {n for _, n in seen} == {2}
     finally:
-        set_config(n_threads=None)
+        set_config(n_threads="auto")
         torch.set_num_threads(before)
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="n_threads"):
             set_config(n_threads=bad)
         with pytest.raises(ValueError, match="n_threads"), config_context(n_threads=bad):
             pass
-    assert get_config()["n_threads"] is None
+    assert get_config()["n_threads"] == "auto"
 
 
 def test_threadpoolctl_limits_are_honoured(digits, monkeypatch):
