@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from sklearn.decomposition import sparse_encode as sk_sparse_encode
+from sklearn.exceptions import ConvergenceWarning
 
 from skdeepsparse import sparse_encode
 from skdeepsparse.solvers import fista, lasso_objective, soft_threshold
@@ -320,7 +321,8 @@ def test_warm_starts(mnist_problem, positive):
 
 def test_max_iter_bounds_passes(mnist_problem):
     X, D = mnist_problem
-    codes, n_iter = sparse_encode(X, D, alpha=0.3, max_iter=2, return_n_iter=True)
+    with pytest.warns(ConvergenceWarning, match=r"\d+ of 300 rows are not certified"):
+        codes, n_iter = sparse_encode(X, D, alpha=0.3, max_iter=2, return_n_iter=True)
     assert n_iter <= 2 and np.isfinite(codes).all()
 
 

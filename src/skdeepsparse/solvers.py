@@ -502,19 +502,96 @@ def lasso_gram(
         Largest number of iterations spent on one sample: path segments for
         the homotopy, passes for the active-set solver.
     """
+    codes, n_iter, _ = _lasso_gram_certified(
+        b, G, xx, alpha, positive=positive, max_iter=max_iter, tol=tol, init=init,
+        working_set=working_set, n_add=n_add, method=method)
+    return codes, n_iter
+
+
+def _lasso_gram_certified(b, G, xx, alpha, *, positive=False, max_iter=1000, tol=1e-4,
+                          init=None, working_set=4, n_add=4, method="auto"):
+    """``lasso_gram``, plus which rows are certified: ``(codes, n_iter, certified)``.
+
+    ``certified`` (a boolean ndarray, one per row) is True where the returned
+    row's duality gap is at most ``tol`` times its primal value. The rows the
+    first solver leaves uncertified go to the other one: the homotopy's to the
+    active set (from the homotopy's codes); the active set's rows that stop
+    making progress (an atom that must join lies in the span of the support,
+    which feature-sign cannot swap in) to the homotopy, from zero, on CPU.
+    A row still uncertified ran out of ``max_iter`` in both (or met a
+    degenerate case neither resolves); the caller reports it.
+    """
     if method not in ("auto", "homotopy", "active_set"):
         raise ValueError(f"method must be 'auto', 'homotopy' or 'active_set'; got {method!r}.")
     on_cpu = b.device.type == "cpu"
     if method == "homotopy" and (not on_cpu or init is not None):
         raise ValueError("method='homotopy' runs on CPU from zero codes (init=None).")
+    solver = dict(positive=positive, max_iter=max_iter, tol=tol)
     if method == "homotopy" or (method == "auto" and on_cpu and init is None):
-        return _lasso_homotopy(b, G, xx, alpha, positive=positive, max_iter=max_iter, tol=tol,
-                               working_set=working_set, n_add=n_add)
+        codes, n_iter, ok = _homotopy_rows(b, G, xx, alpha, n_threads=torch.get_num_threads(),
+                                           **solver)
+        out = torch.from_numpy(codes).to(b.dtype)
+        bad = np.flatnonzero(~ok)
+        if bad.size:
+            rows = torch.from_numpy(bad)
+            rest, n_rest, status = _active_set(b[rows], G, xx[rows], alpha, init=out[rows],
+                                               working_set=working_set, n_add=n_add, **solver)
+            out[rows] = rest
+            ok[bad] = status.cpu().numpy() == _CERTIFIED
+            n_iter = max(n_iter, n_rest)
+        return out, n_iter, ok
+    codes, n_iter, status = _active_set(b, G, xx, alpha, init=init, working_set=working_set,
+                                        n_add=n_add, **solver)
+    status = status.cpu().numpy()
+    ok = status == _CERTIFIED
+    stalled = np.flatnonzero(status == _STALLED)
+    if stalled.size:
+        rows = torch.from_numpy(stalled).to(b.device)
+        redo, n_redo, ok_redo = _homotopy_rows(b[rows], G, xx[rows], alpha, **solver)
+        keep = torch.from_numpy(ok_redo).to(b.device)
+        codes[rows] = torch.where(keep[:, None], torch.from_numpy(redo).to(codes), codes[rows])
+        ok[stalled] = ok_redo
+        n_iter = max(n_iter, n_redo)
+    return codes, n_iter, ok
+
+
+# The active set's verdict per row.
+_CERTIFIED, _STALLED, _OUT_OF_ITER = 0, 1, 2
+
+
+def _homotopy_rows(b, G, xx, alpha, *, positive, max_iter, tol, n_threads=1):
+    """The compiled homotopy on CPU from zero: ``(codes, n_iter, certified)`` (numpy)."""
+    from ._homotopy import _SINGLE_PATH_TOL, lasso_homotopy, uncertified
+
+    n = b.shape[0]
+    if n == 0:
+        return np.zeros(tuple(b.shape)), 0, np.ones(0, dtype=bool)
+    f64 = dict(dtype=np.float64)
+    B = np.ascontiguousarray(b.detach().cpu().numpy(), **f64)
+    Gn = np.ascontiguousarray(G.detach().cpu().numpy(), **f64)
+    xn = np.ascontiguousarray(xx.detach().cpu().numpy(), **f64)
+    codes, gaps, primals, steps = lasso_homotopy(
+        B, Gn, xn, alpha, positive=positive, max_steps=max_iter,
+        single_path=tol >= _SINGLE_PATH_TOL, n_threads=n_threads)
+    ok = np.ones(n, dtype=bool)
+    ok[uncertified(gaps, primals, tol)] = False
+    return codes, int(steps.max()), ok
+
+
+def _active_set(b, G, xx, alpha, *, positive, max_iter, tol, init, working_set, n_add):
+    """The batched active-set solver: ``(codes, n_iter, status)``, see ``lasso_gram``.
+
+    ``status`` per row: ``_CERTIFIED`` (gap <= tol * primal), ``_STALLED`` (a
+    pass that did not lower the objective, or a refreshed inverse that still
+    finds no violating atom although the gap is above tol) or
+    ``_OUT_OF_ITER`` (``max_iter`` passes).
+    """
     n, k = b.shape
     dt, dev = b.dtype, b.device
     codes = torch.zeros_like(b)
+    status = torch.full((n,), _OUT_OF_ITER, dtype=torch.int8, device=dev)
     if n == 0:
-        return codes, 0
+        return codes, 0, status
     wd = torch.float64
     Gw = G.to(wd)
     Gflat, dG = Gw.reshape(-1), Gw.diagonal().contiguous()
@@ -544,6 +621,7 @@ def lasso_gram(
     rows = torch.arange(n, device=dev)
     live = torch.ones(n, dtype=torch.bool, device=dev)
     refreshed = torch.zeros(n, dtype=torch.bool, device=dev)
+    prev = torch.full((n,), torch.inf, dtype=dt, device=dev)
     bb, xa = b, xx
     it = 0
     # A float64 problem with a loose tol is checked in float32 (the GEMM and
@@ -565,9 +643,16 @@ def lasso_gram(
         cv, cand = torch.topk(viol, q, dim=1)
         valid = cv > 0
         stuck = ~done & ~valid.any(1) & (it > 1 or init is None)
-        refresh = stuck & ~refreshed
-        done = live & (done | (stuck & refreshed) | (it == max_iter))
+        # No lower objective than the pass before: the atoms that must join are
+        # in the span of the support (or nothing violates and the inverse was
+        # refreshed already). Feature-sign cannot go on; the homotopy can.
+        stalled = live & ~done & ((primal >= prev) | (stuck & refreshed))
+        refresh = stuck & ~refreshed & ~stalled
+        certified = live & done
+        done = certified | stalled | (live & (it == max_iter))
         if bool(done.any()):
+            status[rows[certified]] = _CERTIFIED
+            status[rows[stalled]] = _STALLED
             if cdt == dt:
                 codes[rows[done]] = c[done]
             else:
@@ -579,8 +664,9 @@ def lasso_gram(
             break
         if n_live <= 0.9 * live.numel():
             kr = torch.nonzero(live).squeeze(1)
-            rows, bb, bc, xa, corr, cand, valid, refresh, refreshed, live = (
-                t[kr] for t in (rows, bb, bc, xa, corr, cand, valid, refresh, refreshed, live))
+            rows, bb, bc, xa, corr, cand, valid, refresh, refreshed, live, primal = (
+                t[kr] for t in (rows, bb, bc, xa, corr, cand, valid, refresh, refreshed, live,
+                                primal))
             M = M[kr]
             idx, on, cS, th = (t[kr] for t in (idx, on, cS, th))
         else:
@@ -599,33 +685,8 @@ def lasso_gram(
             r_ = torch.nonzero(refresh).squeeze(1)
             M[r_] = _exact_inverse(Gflat, k, idx[r_], on[r_], M[r_])
             refreshed = refreshed | refresh
+        prev = primal
         bS = torch.gather(bb, 1, idx).to(wd)
         M, cS, th, on = _feature_sign(M, cS, th, on, bS, alpha, 2 * m + 10)
-    return codes, it
+    return codes, it, status
 
-
-def _lasso_homotopy(b, G, xx, alpha, *, positive, max_iter, tol, working_set, n_add):
-    """``lasso_gram`` by the compiled homotopy; uncertified rows go to the active set."""
-    from ._homotopy import _SINGLE_PATH_TOL, lasso_homotopy, uncertified
-
-    n = b.shape[0]
-    if n == 0:
-        return torch.zeros_like(b), 0
-    f64 = dict(dtype=np.float64)
-    B = np.ascontiguousarray(b.detach().numpy(), **f64)
-    Gn = np.ascontiguousarray(G.detach().numpy(), **f64)
-    xn = np.ascontiguousarray(xx.detach().numpy(), **f64)
-    codes, gaps, primals, steps = lasso_homotopy(
-        B, Gn, xn, alpha, positive=positive, max_steps=max_iter,
-        single_path=tol >= _SINGLE_PATH_TOL, n_threads=torch.get_num_threads())
-    out = torch.from_numpy(codes).to(b.dtype)
-    n_iter = int(steps.max())
-    bad = uncertified(gaps, primals, tol)
-    if bad.size:
-        rows = torch.from_numpy(bad)
-        rest, n_rest = lasso_gram(b[rows], G, xx[rows], alpha, positive=positive,
-                                  max_iter=max_iter, tol=tol, init=out[rows],
-                                  working_set=working_set, n_add=n_add, method="active_set")
-        out[rows] = rest
-        n_iter = max(n_iter, n_rest)
-    return out, n_iter
