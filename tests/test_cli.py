@@ -70,7 +70,7 @@ def _imports(path: Path):
 @pytest.mark.parametrize(
     "path",
     sorted((ROOT / "src" / "skdeepsparse" / "app").glob("*.py"))
-    + [ROOT / "benchmarks" / "_common.py", ROOT / "benchmarks" / "run_all.py"],
+    + [ROOT / "benchmarks" / "_common.py", *sorted(ROOT.glob("benchmarks/**/run_all.py"))],
     ids=lambda p: p.name,
 )
 def test_application_uses_only_public_api(path):
@@ -179,3 +179,162 @@ def test_a_checkout_folder_cannot_shadow_the_installed_package(tmp_path):
          "print(skdeepsparse.__file__)"],
         capture_output=True, text=True, cwd=tmp_path, check=True).stdout
     assert out.strip().endswith("__init__.py")
+
+
+# ------------------------------------------------------------------ Ctrl-C
+@pytest.fixture
+def ctrl_c_in_second_epoch(monkeypatch):
+    """Ctrl-C during the second epoch of the next skdeepsparse fit.
+
+    A global optimizer hook (public torch API) raises KeyboardInterrupt at the
+    first optimizer step after one full epoch, as a user's Ctrl-C would; the
+    estimator then keeps its first epoch and returns (``interrupted_``).
+    """
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    from skdeepsparse import SVAETransformer
+
+    state = {"steps": 0, "per_epoch": None}
+    real_fit = SVAETransformer.fit
+
+    def fit(self, X, y=None):
+        # at least two epochs, all rows trained on: one epoch is ceil(n / batch) steps
+        self.set_params(max_epochs=max(2, self.max_epochs), validation_fraction=0.0)
+        state["per_epoch"] = -(-len(X) // self.batch_size)
+        state["steps"] = 0
+        return real_fit(self, X, y)
+
+    def pre_step(optimizer, args, kwargs):
+        if state["per_epoch"] is None:
+            return
+        state["steps"] += 1
+        if state["steps"] > state["per_epoch"]:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(SVAETransformer, "fit", fit)
+    handle = register_optimizer_step_pre_hook(pre_step)
+    yield state
+    handle.remove()
+
+
+def _svae_demo_models(quick):
+    from skdeepsparse import SVAETransformer
+
+    return {"raw pixels": lambda: None,
+            "SVAETransformer": lambda: SVAETransformer(
+                n_components=8, max_epochs=5, batch_size=256, validation_fraction=0.0,
+                device="cpu", random_state=0)}
+
+
+def test_demo_ctrl_c_exits_130_and_reports_nothing(tmp_path, capsys, monkeypatch,
+                                                   ctrl_c_in_second_epoch):
+    import skdeepsparse.app.demo as demo
+
+    monkeypatch.setattr(demo, "demo_models", _svae_demo_models)
+    out = tmp_path / "out"
+    assert main(["demo", "--output-dir", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert ctrl_c_in_second_epoch["steps"] > ctrl_c_in_second_epoch["per_epoch"]
+    assert "interrupted" in captured.err
+    assert "| model |" not in captured.out  # no table of a truncated model
+    assert not out.exists()
+
+
+def test_an_interrupted_estimator_is_never_a_result(monkeypatch):
+    """Whatever way the estimator tells of the interrupt (``interrupted_``, the
+    core's warning), the application's fit raises KeyboardInterrupt."""
+    import warnings
+
+    from sklearn.base import BaseEstimator
+
+    from skdeepsparse.app.interrupt import fit
+
+    class KeepsLastEpoch(BaseEstimator):
+        def __init__(self, how="attribute"):
+            self.how = how
+
+        def fit(self, X, y=None):
+            if self.how == "attribute":
+                self.interrupted_ = True
+            else:
+                warnings.warn("KeepsLastEpoch.fit interrupted; keeping the last completed "
+                              "epoch (0).", UserWarning, stacklevel=2)
+            return self
+
+    class Finishes(BaseEstimator):
+        def fit(self, X, y=None):
+            warnings.warn("an unrelated warning", UserWarning, stacklevel=2)
+            self.interrupted_ = False
+            return self
+
+    for how in ("attribute", "warning"):
+        with pytest.raises(KeyboardInterrupt):
+            fit(KeepsLastEpoch(how), [[0.0]])
+    with pytest.warns(UserWarning, match="unrelated"):
+        assert fit(Finishes(), [[0.0]]).interrupted_ is False
+
+
+def test_benchmark_ctrl_c_exits_130_and_caches_no_truncated_unit(
+        tmp_path, capsys, data_home, ctrl_c_in_second_epoch):
+    out = tmp_path / "bench"
+    argv = ["benchmark", "--quick", "--datasets", "mnist", "--models", "raw pixels",
+            "SVAETransformer", "--no-sweep", "--fit-repeats", "1", "--transform-repeats", "1",
+            "--no-progress", "--device", "cpu", "--data-home", str(data_home),
+            "--output-dir", str(out)]
+    assert main(argv) == 130
+    captured = capsys.readouterr()
+    assert "interrupted" in captured.err
+    assert ctrl_c_in_second_epoch["steps"] > ctrl_c_in_second_epoch["per_epoch"]
+    cached = [json.loads(p.read_text()) for p in (out / "cache").glob("*.json")]
+    # raw pixels finished; the interrupted SVAETransformer unit is not cached
+    assert len(cached) == 1
+    assert not (out / "results.json").exists() and not (out / "report.md").exists()
+
+
+def test_threads_option(tmp_path, capsys, monkeypatch):
+    import skdeepsparse.app.demo as demo
+    from skdeepsparse import get_config
+
+    seen = []
+
+    def record(output_dir, **kw):
+        seen.append(get_config()["n_threads"])
+        return []
+
+    monkeypatch.setattr(demo, "run_demo", record)
+    assert main(["demo", "--output-dir", str(tmp_path), "--threads", "1"]) == 0
+    assert main(["demo", "--output-dir", str(tmp_path)]) == 0
+    assert seen == [1, "auto"]
+    assert get_config()["n_threads"] == "auto"  # only for the command's duration
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit) as exc:
+            main(["demo", "--threads", bad])
+        assert exc.value.code == 2
+        assert "--threads" in capsys.readouterr().err
+
+
+def test_unwritable_output_dir_is_refused_before_any_work(tmp_path, capsys, monkeypatch):
+    import skdeepsparse.app.demo as demo
+    from skdeepsparse.app.options import check_output_dir
+
+    def no_models(quick):
+        raise AssertionError("models built before the output folder was checked")
+
+    monkeypatch.setattr(demo, "demo_models", no_models)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    # A folder where no file can be created, whatever os.access says (root passes it).
+    real = __import__("tempfile").TemporaryFile
+
+    def refuse(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == locked:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr("tempfile.TemporaryFile", refuse)
+    assert "not writable" in check_output_dir(locked)
+    assert "cannot be created" in check_output_dir(locked / "a" / "b")
+    assert check_output_dir(tmp_path / "new" / "folder") is None
+    assert main(["demo", "--output-dir", str(locked / "sub")]) == 2
+    assert "output_dir" in capsys.readouterr().err
+    assert list(locked.iterdir()) == []

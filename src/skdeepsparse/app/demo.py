@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .options import UsageError, check_output_dir, check_seed, run_guarded
+from .interrupt import fit
+from .options import UsageError, check_output_dir, check_seed, run_guarded, threads_context
 from .presets import demo_models
 
 __all__ = ["run_demo", "run_from_args"]
@@ -81,7 +82,7 @@ def run_demo(output_dir: str | Path = "skdeepsparse_demo_output", *, quick: bool
         if est is None:
             Z_tr, Z_te, recon = X[tr], X[te], X[te]
         else:
-            est.fit(X[tr])
+            fit(est, X[tr])  # Ctrl-C: KeyboardInterrupt, no interrupted model reported
             Z_tr, Z_te = est.transform(X[tr]), est.transform(X[te])
             recon = _reconstruct(est, Z_te)
             fitted[name] = est
@@ -191,7 +192,8 @@ def _has_components(est) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    run_demo(args.output_dir, quick=args.quick, seed=args.seed)
+    with threads_context(args):
+        run_demo(args.output_dir, quick=args.quick, seed=args.seed)
     return 0
 
 

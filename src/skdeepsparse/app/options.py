@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 __all__ = ["DATASETS", "UsageError", "add_benchmark_arguments", "add_demo_arguments",
-           "check_device", "check_output_dir", "check_seed", "run_guarded"]
+           "check_device", "check_output_dir", "check_seed", "run_guarded",
+           "threads_context"]
 
 DATASETS = ("mnist", "fashion_mnist")
 _PEERS = ("'raw pixels'", "PCA", "MiniBatchDictionaryLearning")
@@ -45,6 +47,30 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
     return value
+
+
+def _threads(text: str):
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or an integer >= 1, got {text!r}"
+                                         ) from None
+
+
+def _add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads", type=_threads, default="auto",
+        help="CPU threads of the models: 'auto' (default: PyTorch's count, lowered to the "
+             "cores other processes leave free) or a number (1 on a shared machine)")
+
+
+def threads_context(args: argparse.Namespace):
+    """``args.threads`` as the thread policy of a ``with`` block (``config_context``)."""
+    from skdeepsparse import config_context
+
+    return config_context(n_threads=getattr(args, "threads", "auto"))
 
 
 def check_device(device) -> str | None:
@@ -83,8 +109,10 @@ def check_device(device) -> str | None:
 def check_output_dir(path) -> str | None:
     """Why ``path`` cannot be (created and) written as an output folder, or None.
 
-    Nothing is created: the first existing folder above ``path`` must be
-    writable.
+    Nothing is left behind: the first existing folder at or above ``path`` must
+    be a folder in which a file can be created (tried with a temporary file,
+    which also catches read-only file systems and permissions that
+    :func:`os.access` misjudges, e.g. for root).
     """
     try:
         p = Path(os.fspath(path))
@@ -92,19 +120,20 @@ def check_output_dir(path) -> str | None:
         return f"output_dir={path!r} is not a path."
     if not str(path).strip():
         return "output_dir is empty."
-    if p.exists():
-        if not p.is_dir():
-            return f"output_dir={str(path)!r} exists and is not a folder."
-        if not os.access(p, os.W_OK | os.X_OK):
-            return f"output_dir={str(path)!r} is not writable."
-        return None
-    parent = p.absolute().parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"output_dir={str(path)!r} cannot be created: {parent} is a file."
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"output_dir={str(path)!r} cannot be created: {parent} is not writable."
+    if p.exists() and not p.is_dir():
+        return f"output_dir={str(path)!r} exists and is not a folder."
+    existing = p.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"output_dir={str(path)!r} cannot be created: {existing} is a file."
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        what = "is not writable" if existing == p.absolute() else (
+            f"cannot be created: {existing} is not writable")
+        return f"output_dir={str(path)!r} {what} ({exc.strerror or exc})."
     return None
 
 
@@ -125,6 +154,8 @@ def run_guarded(prog: str, run, args: argparse.Namespace) -> int:
     try:
         return run(args)
     except KeyboardInterrupt:
+        # Nothing of the interrupted model is reported or cached (see .interrupt).
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except UsageError as exc:
         if debug:
@@ -148,6 +179,7 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets (smoke test)")
     parser.add_argument("--seed", type=int, default=0,
                         help="random_state of every model and of the probe draws (default 0)")
+    _add_threads(parser)
     _add_debug(parser)
 
 
@@ -180,4 +212,5 @@ def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
                         help="recompute every unit (the cache is neither read nor written)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress bar")
+    _add_threads(parser)
     _add_debug(parser)

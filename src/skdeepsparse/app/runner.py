@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from .cache import Cache, data_fingerprint, params_repr, unit_key
-from .options import DATASETS, UsageError, check_device, check_output_dir, run_guarded
+from .options import (
+    DATASETS,
+    UsageError,
+    check_device,
+    check_output_dir,
+    run_guarded,
+    threads_context,
+)
 from .options import add_benchmark_arguments as add_arguments
 from .presets import BUDGETS, ModelSpec, benchmark_models
 from .report import DATASET_TITLES, SMALL, plots, render_markdown
@@ -308,10 +315,11 @@ def _validate_run(data_home, output_dir, *, budget, datasets, models, device, fi
 
 def _run(args: argparse.Namespace) -> int:
     budget = "full" if args.full else "quick" if args.quick else "cpu"
-    run_benchmark(args.data_home, args.output_dir, budget=budget, datasets=args.datasets,
-                  models=args.models, sweep=not args.no_sweep, device=args.device,
-                  fit_repeats=args.fit_repeats, transform_repeats=args.transform_repeats,
-                  use_cache=not args.no_cache, progress=not args.no_progress)
+    with threads_context(args):
+        run_benchmark(args.data_home, args.output_dir, budget=budget, datasets=args.datasets,
+                      models=args.models, sweep=not args.no_sweep, device=args.device,
+                      fit_repeats=args.fit_repeats, transform_repeats=args.transform_repeats,
+                      use_cache=not args.no_cache, progress=not args.no_progress)
     return 0
 
 

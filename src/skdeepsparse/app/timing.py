@@ -9,6 +9,8 @@ import time
 
 from sklearn.base import clone
 
+from .interrupt import fit
+
 __all__ = ["fit_timed", "hardware", "median_time", "sync"]
 
 
@@ -35,14 +37,15 @@ def median_time(fn, repeats: int = 3) -> tuple[object, float, list[float]]:
 def fit_timed(est, X, repeats: int, repeat_budget_s: float):
     """Fit ``repeats`` clones (fewer once ``repeat_budget_s`` is spent); keep the last.
 
-    Returns (fitted estimator, median seconds, all times).
+    Returns (fitted estimator, median seconds, all times). An interrupted fit
+    raises :class:`KeyboardInterrupt` (see :func:`.interrupt.fit`).
     """
     times, fitted = [], None
     for _ in range(repeats):
         model = clone(est)
         sync()
         t0 = time.perf_counter()
-        model.fit(X)
+        fit(model, X)  # Ctrl-C: KeyboardInterrupt, never a truncated model
         sync()
         times.append(time.perf_counter() - t0)
         fitted = model
