@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# ../shared/data relative to the project root (where CI puts it), unless
-# SKDEEPSPARSE_DATA says otherwise.
-_DEFAULT = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-
 
 def _data_home() -> Path:
-    return Path(os.environ.get("SKDEEPSPARSE_DATA", _DEFAULT))
+    # The library's search order (skdeepsparse.datasets): $SKDEEPSPARSE_DATA, then
+    # ../shared/data beside the checkout (where CI puts it), then ~/skdeepsparse_data.
+    from skdeepsparse.datasets import get_data_home
+
+    return get_data_home()
 
 
 @pytest.fixture(scope="session")

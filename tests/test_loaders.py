@@ -1,6 +1,7 @@
 """The IDX loaders refuse files whose header and size disagree, and name the file."""
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -116,6 +117,8 @@ def fake_mirror(monkeypatch):
         calls.append(url)
         if "fail" in state:
             raise datasets.urllib.error.URLError(state["fail"])
+        if state.get("fail_file") and url.endswith(state["fail_file"]):
+            raise datasets.urllib.error.URLError("404 Not Found")
         if state.get("first_mirror_down") and url.startswith(datasets.MIRRORS["mnist"][0]):
             raise datasets.urllib.error.URLError("503 from the first mirror")
         payload = files[url.rsplit("/", 1)[1]]
@@ -156,7 +159,7 @@ def test_download_with_a_wrong_checksum_is_refused(tmp_path, fake_mirror):
     state["corrupt"] = True
     with pytest.raises(OSError, match="SHA-256"):
         load_mnist("train", data_home=tmp_path)
-    assert list((tmp_path / "mnist").iterdir()) == []  # nothing half-written is kept
+    assert list(tmp_path.iterdir()) == []  # nothing half-written is kept, not even a folder
 
 
 def test_offline_download_error_is_clear(tmp_path, fake_mirror):
@@ -166,6 +169,59 @@ def test_offline_download_error_is_clear(tmp_path, fake_mirror):
         load_mnist("train", data_home=tmp_path)
     assert str(tmp_path / "mnist") in str(info.value)
     assert "name resolution" in str(info.value)
+
+
+@pytest.mark.parametrize("failure", ["fail", "second_file"])
+def test_a_failed_download_leaves_nothing_behind(tmp_path, fake_mirror, failure):
+    """Not a folder, not a temporary file, not the first of two files: the data
+    home is as it was (here: absent), so the next attempt starts clean."""
+    calls, state = fake_mirror
+    home = tmp_path / "a" / "b"
+    if failure == "fail":
+        state["fail"] = "[Errno 101] Network is unreachable"
+    else:
+        state["fail_file"] = "train-labels-idx1-ubyte.gz"  # the images arrive first
+    with pytest.raises(OSError, match="Could not download"):
+        load_mnist("train", data_home=home)
+    assert list(tmp_path.iterdir()) == []
+    state.clear()
+    assert load_mnist("train", data_home=home).data.shape == (5, 784)
+    assert sorted(p.name for p in home.iterdir()) == ["mnist"]
+
+
+def test_data_home_search_order(tmp_path, monkeypatch):
+    """data_home, then $SKDEEPSPARSE_DATA, then shared/data beside the checkout,
+    then ~/skdeepsparse_data (the datasets module's docstring)."""
+    import skdeepsparse.datasets as datasets
+
+    monkeypatch.setenv("SKDEEPSPARSE_DATA", str(tmp_path / "env"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert datasets.get_data_home(tmp_path / "arg") == tmp_path / "arg"
+    assert datasets.get_data_home("~/x") == tmp_path / "home" / "x"
+    assert datasets.get_data_home() == tmp_path / "env"
+    monkeypatch.delenv("SKDEEPSPARSE_DATA")
+    checkout = Path(datasets.__file__).resolve().parents[2]
+    beside = checkout.parent / "shared" / "data"
+    if (checkout / "pyproject.toml").is_file() and beside.is_dir():
+        assert datasets.get_data_home() == beside
+    monkeypatch.setattr(datasets, "_checkout_data", lambda: None)
+    assert datasets.get_data_home() == tmp_path / "home" / "skdeepsparse_data"
+    monkeypatch.setenv("SKDEEPSPARSE_DATA", "")  # set but empty: as if unset
+    assert datasets.get_data_home() == tmp_path / "home" / "skdeepsparse_data"
+
+
+def test_checkout_data_needs_a_checkout(tmp_path, monkeypatch):
+    """Only a checkout (pyproject.toml above src/) looks for shared/data beside itself;
+    an installed package never does."""
+    import skdeepsparse.datasets as datasets
+
+    clone = tmp_path / "clone"
+    (clone / "src" / "skdeepsparse").mkdir(parents=True)
+    (tmp_path / "shared" / "data").mkdir(parents=True)
+    monkeypatch.setattr(datasets, "__file__", str(clone / "src" / "skdeepsparse" / "datasets.py"))
+    assert datasets._checkout_data() is None
+    (clone / "pyproject.toml").write_text("")
+    assert datasets._checkout_data() == tmp_path / "shared" / "data"
 
 
 def test_no_download_when_disabled(tmp_path, fake_mirror):

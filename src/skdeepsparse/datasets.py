@@ -1,12 +1,23 @@
 """Dataset loaders: MNIST and Fashion-MNIST (IDX files) and embedded defaults.
 
-The IDX loaders read the original gzip files from ``data_home`` (default: the
-``SKDEEPSPARSE_DATA`` environment variable, then ``~/skdeepsparse_data``).
-Missing files are downloaded there (``download_if_missing=True``, as
-scikit-learn's ``fetch_*`` functions do) from the datasets' public mirrors and
-checked against their SHA-256 checksums; offline, or with
-``download_if_missing=False``, the error says where the files were looked for
-and which are needed.
+Where the data are
+------------------
+Every loader, the tests, the examples and the benchmarks find the data folder
+the same way (:func:`get_data_home`), taking the first of:
+
+1. the ``data_home`` argument, when given;
+2. the environment variable ``SKDEEPSPARSE_DATA``, when set;
+3. ``shared/data`` beside the project checkout (``../shared/data`` from the
+   repository's root), when the package runs from a checkout that has one;
+4. ``~/skdeepsparse_data``.
+
+Missing files are downloaded into that folder (``download_if_missing=True``,
+as scikit-learn's ``fetch_*`` functions do) from the datasets' public mirrors
+and checked against their SHA-256 checksums. A download goes to a temporary
+folder first and moves into place only once every file has arrived and been
+checked: a failed download leaves nothing behind, not even an empty folder.
+Offline, or with ``download_if_missing=False``, the error says where the
+files were looked for and which are needed.
 """
 
 from __future__ import annotations
@@ -15,6 +26,8 @@ import gzip
 import hashlib
 import logging
 import os
+import shutil
+import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -87,14 +100,27 @@ FASHION_MNIST_CLASSES = (
 )
 
 
+_ENV_DATA = "SKDEEPSPARSE_DATA"
+
+
+def _checkout_data() -> Path | None:
+    """``shared/data`` beside the project checkout this package runs from, if any."""
+    root = Path(__file__).resolve().parents[2]  # <checkout>/src/skdeepsparse/datasets.py
+    if not (root / "pyproject.toml").is_file():
+        return None  # an installed package, not a checkout
+    folder = root.parent / "shared" / "data"
+    return folder if folder.is_dir() else None
+
+
 def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     """Folder holding the datasets.
 
     Parameters
     ----------
     data_home : str or path-like, default=None
-        Explicit folder. If None, ``$SKDEEPSPARSE_DATA``, then
-        ``~/skdeepsparse_data``.
+        Explicit folder. If None, the first of: ``$SKDEEPSPARSE_DATA``;
+        ``shared/data`` beside the project checkout (when running from one
+        that has it); ``~/skdeepsparse_data``.
 
     Returns
     -------
@@ -102,7 +128,8 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
         The folder (not created).
     """
     if data_home is None:
-        data_home = os.environ.get("SKDEEPSPARSE_DATA", Path.home() / "skdeepsparse_data")
+        data_home = os.environ.get(_ENV_DATA) or _checkout_data() or (
+            Path.home() / "skdeepsparse_data")
     return Path(data_home).expanduser()
 
 
@@ -139,38 +166,62 @@ def _read_idx(path: Path, magic: int) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _download(name: str, filename: str, folder: Path) -> None:
-    """Fetch one file from the first mirror that answers; check its SHA-256."""
+def _fetch(name: str, filename: str, target: Path) -> str | None:
+    """Fetch one file into ``target`` from the first mirror that answers.
+
+    Returns None on success, else why every mirror failed (``target`` is then
+    absent).
+    """
     expected = SHA256[name][filename]
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / filename
-    tmp = folder / (filename + ".part")
     errors = []
     for base in MIRRORS[name]:
         url = base + filename
         logger.info("downloading %s", url)
         digest = hashlib.sha256()
         try:
-            with _urlopen(url, timeout=_TIMEOUT) as response, open(tmp, "wb") as out:
+            with _urlopen(url, timeout=_TIMEOUT) as response, open(target, "wb") as out:
                 while chunk := response.read(1 << 20):
                     digest.update(chunk)
                     out.write(chunk)
         except OSError as exc:  # URLError, HTTPError, timeouts are OSErrors
             errors.append(f"{url}: {exc}")
-            tmp.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
             continue
         if digest.hexdigest() != expected:
             errors.append(f"{url}: SHA-256 {digest.hexdigest()} is not the expected {expected}")
-            tmp.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
             continue
-        os.replace(tmp, target)
-        return
-    raise OSError(
-        f"Could not download {filename} of {name} into {folder} (no network, or every mirror "
-        "failed):\n  " + "\n  ".join(errors) + f"\nPut the original IDX gzip files in {folder} "
-        "by hand, or pass data_home= (or set SKDEEPSPARSE_DATA) to a folder that contains "
-        f"'{name}/'."
-    )
+        return None
+    return "\n  ".join(errors)
+
+
+def _download(name: str, filenames: list[str], folder: Path) -> None:
+    """Download ``filenames`` of ``name`` into ``folder``, all or nothing.
+
+    The files go to a temporary folder next to the nearest existing parent of
+    ``folder``; only when every one has arrived with the right checksum is
+    ``folder`` created and are they moved in (:func:`os.replace`, atomic on one
+    file system). On failure the temporary folder is removed: nothing is left.
+    """
+    anchor = folder
+    while not anchor.exists():
+        anchor = anchor.parent
+    staging = Path(tempfile.mkdtemp(prefix=".skdeepsparse-download-", dir=anchor))
+    try:
+        for filename in filenames:
+            problem = _fetch(name, filename, staging / filename)
+            if problem is not None:
+                raise OSError(
+                    f"Could not download {filename} of {name} into {folder} (no network, or "
+                    f"every mirror failed):\n  {problem}\nPut the original IDX gzip files in "
+                    f"{folder} by hand, or pass data_home= (or set {_ENV_DATA}) to a folder "
+                    f"that contains '{name}/'."
+                )
+        folder.mkdir(parents=True, exist_ok=True)
+        for filename in filenames:
+            os.replace(staging / filename, folder / filename)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _check_n_samples(n_samples, available: int):
@@ -196,10 +247,10 @@ def _load_idx_dataset(name: str, subset: str, data_home, n_samples, dtype,
         raise FileNotFoundError(
             f"{name} files {missing} not found in {folder}. Pass download_if_missing=True "
             f"to download them, put the original IDX gzip files there, or pass data_home= "
-            f"(or set SKDEEPSPARSE_DATA) to the folder that contains '{name}/'."
+            f"(or set {_ENV_DATA}) to the folder that contains '{name}/'."
         )
-    for filename in missing:
-        _download(name, filename, folder)
+    if missing:
+        _download(name, missing, folder)
     images = _read_idx(img_file, 0x803)
     labels = _read_idx(lab_file, 0x801).astype(np.int64)
     if images.shape[1:] != (28, 28):

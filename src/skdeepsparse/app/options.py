@@ -184,12 +184,12 @@ def add_demo_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of ``skdeepsparse benchmark`` (shared with ``benchmarks/run_all.py``)."""
+    """The options of ``skdeepsparse benchmark`` (shared with ``run_all.py`` in benchmarks/)."""
     from skdeepsparse.registry import ESTIMATORS
 
     parser.add_argument("--data-home", default=None,
                         help="folder with mnist/ and fashion_mnist/ (default: $SKDEEPSPARSE_DATA, "
-                             "then ~/skdeepsparse_data)")
+                             "then ../shared/data beside a checkout, then ~/skdeepsparse_data)")
     parser.add_argument("--output-dir", default="skdeepsparse_benchmark",
                         help="where results.json, report.md, the plots and cache/ go")
     group = parser.add_mutually_exclusive_group()
