@@ -1,7 +1,21 @@
-"""Helpers shared by the benchmark scripts: timing, hardware, result files."""
+"""What every benchmark script shares: where results go, provenance, the common options.
+
+The scripts live in one folder per paper (``evtimova2022/``, ``barello2018/``,
+``fallah2022/``, ``li2022/``) and one for the engineering benchmarks
+(``engineering/``); each writes into the ``results/`` folder next to it, under the
+script's own name (``bench_X.py`` writes ``X*.json`` and ``X*.md``). A script that
+reads another script's results says so in a module-level ``INPUTS`` tuple of
+``(results file, script that writes it)`` pairs.
+
+A script imports this module with::
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
+    from _common import ...
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -14,36 +28,80 @@ from skdeepsparse.app.cache import source_hash
 from skdeepsparse.app.timing import hardware
 from skdeepsparse.app.timing import median_time as timed
 
-__all__ = ["DATA_HOME", "DEVICE", "REDIRECTED", "RESULTS", "STATIC", "hardware",
-           "provenance", "timed", "write_results"]
+__all__ = ["DATA_HOME", "DEVICE", "FOLDER", "REDIRECTED", "RESULTS", "STATIC",
+           "add_common_options", "hardware", "provenance", "timed", "write_results"]
 
-_HERE = Path(__file__).resolve().parent
+BENCHMARKS = Path(__file__).resolve().parent
+
+
+def _script_folder() -> Path:
+    """The folder of the script being run (``benchmarks/`` when none is)."""
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    folder = Path(main).resolve().parent if main else BENCHMARKS
+    return folder if folder.parent == BENCHMARKS else BENCHMARKS
+
+
+FOLDER = _script_folder()
 
 # ``SKDEEPSPARSE_RESULTS_DIR`` sends every result file and figure of a run elsewhere
-# (``reproduce.py --budget smoke`` uses it), so a trial run never overwrites the
-# committed results or the figures the docs show.
+# (``reproduce.py`` uses it unless asked to write in place), so a trial run never
+# overwrites the committed results or the figures the docs show. The folder keeps
+# the layout: ``<dir>/<paper folder>/``.
 REDIRECTED = bool(os.environ.get("SKDEEPSPARSE_RESULTS_DIR"))
 if REDIRECTED:
-    RESULTS = Path(os.environ["SKDEEPSPARSE_RESULTS_DIR"]).resolve()
-    STATIC = RESULTS / "figures"
+    _ROOT = Path(os.environ["SKDEEPSPARSE_RESULTS_DIR"]).resolve()
+    RESULTS = _ROOT / FOLDER.name
+    STATIC = _ROOT / "figures"
 else:
-    RESULTS = _HERE / "results"
-    STATIC = _HERE.parent / "docs" / "_static"
+    RESULTS = FOLDER / "results"
+    STATIC = BENCHMARKS.parent / "docs" / "_static"
 # The device of the claim scripts' estimators (``reproduce.py --device`` sets it).
 DEVICE = os.environ.get("SKDEEPSPARSE_DEVICE", "cpu")
 DATA_HOME = os.environ.get(
-    "SKDEEPSPARSE_DATA", str(_HERE.parents[1] / "shared" / "data")
+    "SKDEEPSPARSE_DATA", str(BENCHMARKS.parents[1] / "shared" / "data")
 )
+
+
+def add_common_options(parser: argparse.ArgumentParser, **defaults) -> argparse.ArgumentParser:
+    """Add the options the scripts share, each only where ``defaults`` names it.
+
+    Keys (the option's destination): ``seeds`` (list of ints), ``seed`` (one int),
+    ``epochs``, ``n_train``, ``n_test``, ``device``, ``tag``, ``report`` (a flag) and
+    ``jobs``. Every option gets the same help text in every script, so one name means
+    one thing across the benchmarks.
+    """
+    spec = {
+        "seeds": (("--seeds",), dict(type=int, nargs="+", help="random seeds, one run each")),
+        "seed": (("--seed",), dict(type=int, help="the random seed")),
+        "epochs": (("--epochs",), dict(type=int, help="passes over the training data")),
+        "n_train": (("--n-train",), dict(type=int, help="training images (first N)")),
+        "n_test": (("--n-test",), dict(type=int, help="test images (first N)")),
+        "device": (("--device",), dict(help="torch device of the estimators")),
+        "tag": (("--tag",), dict(help="suffix of this run's partial results file")),
+        "jobs": (("--jobs",), dict(type=int, help="worker processes run side by side")),
+        "report": (("--report",), dict(action="store_true",
+                                       help="rebuild the report from the results, fit nothing")),
+    }
+    unknown = set(defaults) - set(spec)
+    if unknown:
+        raise ValueError(f"unknown common options {sorted(unknown)}; known: {sorted(spec)}")
+    for key, default in defaults.items():
+        flags, kwargs = spec[key]
+        if kwargs.get("action") != "store_true":
+            kwargs = {**kwargs, "default": default,
+                      "help": f"{kwargs['help']} (default: {default})"}
+        parser.add_argument(*flags, dest=key, **kwargs)
+    return parser
 
 
 def provenance() -> dict:
     """What made a result: the command, the package source hash, the commit, the time."""
     try:
         commit = subprocess.run(
-            ["git", "-C", str(_HERE), "rev-parse", "HEAD"], capture_output=True,
+            ["git", "-C", str(BENCHMARKS), "rev-parse", "HEAD"], capture_output=True,
             text=True, timeout=10, check=True).stdout.strip()
         dirty = bool(subprocess.run(
-            ["git", "-C", str(_HERE), "status", "--porcelain", "--", "../src"],
+            ["git", "-C", str(BENCHMARKS), "status", "--porcelain", "--", "../src"],
             capture_output=True, text=True, timeout=10).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None

@@ -16,16 +16,19 @@ Budgets:
   a ``reproduce_smoke`` folder in the system's temporary directory), never over the
   committed results. Its verdicts mean nothing; CI runs it to show that every step
   and every table still works.
-* ``cpu``: the budgets of the committed results in ``benchmarks/results/`` (each
-  script's defaults: minutes to about an hour per script on two CPU cores).
+* ``cpu``: the budgets of the committed results in ``benchmarks/<paper>/results/``
+  (each script's defaults: minutes to about an hour per script on two CPU cores).
 * ``full``: each paper's own setup (data size, epochs, model size). Meant for a GPU;
   it has never been run (no GPU was available), and its tables go to
-  ``benchmarks/results/full/``.
+  ``benchmarks/full/``.
 
-Every script a paper needs runs in a subprocess with ``SKDEEPSPARSE_RESULTS_DIR``
-pointing at the budget's results folder, so its JSON carries a ``provenance`` record
+The scripts of a paper live in ``benchmarks/<paper>/`` and write into its
+``results/`` folder. Every script a paper needs runs in a subprocess with
+``SKDEEPSPARSE_RESULTS_DIR`` pointing at the budget's results folder (the scripts then
+write into ``<folder>/<paper>/``), so its JSON carries a ``provenance`` record
 (command, package source hash, git commit). The claim table is written to
-``<results>/claims/<paper>.json`` and ``.md``; the docs' claims page and the README's
+``<folder>/claims/<paper>.json`` and ``.md`` (``benchmarks/claims/`` for ``cpu``); the
+docs' claims page and the README's
 claims table are rendered from the committed ``cpu`` tables
 (``--readme`` rewrites the README's table between its markers).
 """
@@ -47,7 +50,7 @@ from statistics import mean, pstdev
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-COMMITTED = HERE / "results"
+COMMITTED = HERE  # benchmarks/: <paper>/results/ and claims/
 BUDGETS = ("smoke", "cpu", "full")
 VERDICTS = ("reproduced", "partly", "not reproduced", "inconclusive")
 README_START = "<!-- claims:start (written by benchmarks/reproduce.py --readme) -->"
@@ -85,6 +88,11 @@ class Paper:
     docs: str
     steps: list[Step] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)
+
+
+def paper_results(root: Path, key: str) -> Path:
+    """The results folder of paper ``key`` under a budget's ``root`` folder."""
+    return root / key / "results" if root == COMMITTED else root / key
 
 
 def _load(results: Path, name: str) -> dict:
@@ -510,7 +518,7 @@ BARELLO = Paper(
 # --------------------------------------------------------------------------------------
 
 def _tvae_fashion(results: Path) -> dict:
-    d = _load(results, "tvae_fashion")
+    d = _load(results, "thresholded_vae_fashion")
     r, ref = d["results"], d["paper_reference"]
     thr = r["thr_gauss"]["max_elbo_test_mse"]["values"]
     gauss = r["gauss_vae"]["max_elbo_test_mse"]["values"]
@@ -530,11 +538,11 @@ def _tvae_fashion(results: Path) -> dict:
         verdict = "partly"
     else:
         verdict = "not reproduced" if seeds == 0 else "inconclusive"
-    return _result(ours, verdict, reason, ["tvae_fashion.md"])
+    return _result(ours, verdict, reason, ["thresholded_vae_fashion.md"])
 
 
 def _tvae_patches(results: Path) -> dict:
-    d = _load(results, "tvae_patches_curve")
+    d = _load(results, "thresholded_vae_patches_curve")
     last = d["rows"][-1]
     ours = (f"after {last['steps']} steps: max-ELBO code MSE {last['max_elbo']['mse']:.3f} "
             f"at L0 {last['max_elbo']['l0']:.1f} against {last['map_mbdl_at_max_elbo_l0']:.3f} "
@@ -542,11 +550,11 @@ def _tvae_patches(results: Path) -> dict:
     ratio = last["max_elbo"]["mse"] / last["map_mbdl_at_max_elbo_l0"]
     if ratio <= 1.0:
         return _result(ours, "reproduced", "the model matches MAP at equal L0",
-                       ["tvae_patches_curve.md"])
+                       ["thresholded_vae_patches_curve.md"])
     return _result(ours, "not reproduced",
                    f"MAP sparse coding is {ratio:.1f}x better at equal L0 at every checkpoint "
                    "of the curve; the budget is a few % of the reference's",
-                   ["tvae_patches_curve.md"])
+                   ["thresholded_vae_patches_curve.md"])
 
 
 FALLAH = Paper(
@@ -687,7 +695,7 @@ def results_dir(budget: str, output_dir: str | None) -> Path:
     if budget == "cpu":
         return COMMITTED
     if budget == "full":
-        return COMMITTED / "full"
+        return COMMITTED / "full"  # benchmarks/full/
     return Path(tempfile.gettempdir()) / "reproduce_smoke"
 
 
@@ -730,7 +738,7 @@ def run_steps(paper: Paper, budget: str, results: Path, device: str | None,
             continue
         if step.after and stages[-1]:
             stages.append([])
-        stages[-1].append([sys.executable, str(HERE / step.script), *args])
+        stages[-1].append([sys.executable, str(HERE / paper.key / step.script), *args])
         if step.after:
             stages.append([])
     logs = results / "logs"
@@ -759,7 +767,7 @@ def judge(claim: Claim, results: Path) -> dict:
 def claim_table(paper: Paper, budget: str, results: Path) -> dict:
     rows = []
     for claim in paper.claims:
-        res = judge(claim, results)
+        res = judge(claim, paper_results(results, paper.key))
         rows.append({"claim": claim.key, "statement": claim.statement,
                      "paper": claim.paper_figure, **res})
     table = {"paper": paper.key, "citation": paper.citation, "estimator": paper.estimator,
@@ -791,7 +799,7 @@ def readme_table(tables: list[dict]) -> str:
     for t in tables:
         for r in t["claims"]:
             lines.append(f"| {t['citation'].split(' (')[0]} (`{t['docs']}`, "
-                         f"`benchmarks/results/claims/{t['paper']}.md`) | {r['statement']} | "
+                         f"`benchmarks/claims/{t['paper']}.md`) | {r['statement']} | "
                          f"**{r['verdict']}**: {r['reason']}; {r['ours']} |")
     return "\n".join(lines)
 
@@ -808,7 +816,7 @@ def render_rst(tables: list[dict]) -> str:
         out += [title, "-" * len(title), "",
                 f"Estimator :class:`~skdeepsparse.{t['estimator']}`; budget ``{t['budget']}``; "
                 f"details on its page (``{t['docs']}``); results files in "
-                "``benchmarks/results/``. Command::", "",
+                f"``benchmarks/{t['paper']}/results/``. Command::", "",
                 f"    python benchmarks/reproduce.py {t['paper']} --budget {t['budget']}", "",
                 ".. list-table::", "   :header-rows: 1", "   :widths: 25 15 40 20", "",
                 "   * - claim", "     - paper", "     - ours", "     - verdict"]

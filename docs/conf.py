@@ -53,7 +53,7 @@ intersphinx_timeout = 10
 
 
 def _write_benchmark_results(app):
-    """Render benchmarks/results/benchmark/results.json into the benchmark page.
+    """Render benchmarks/engineering/results/run_all/results.json into the benchmark page.
 
     The numbers on the site are then exactly those of the committed run. Image
     paths are relative to ``benchmarks.rst``, the page that includes the file.
@@ -69,15 +69,15 @@ def _write_benchmark_results(app):
     target.parent.mkdir(exist_ok=True)
     if (run / "results.json").exists():
         payload = json.loads((run / "results.json").read_text())
-        text = render_rst(payload, "../benchmarks/results/benchmark")
+        text = render_rst(payload, "../benchmarks/engineering/results/run_all")
     else:
-        text = "No benchmark run is committed yet: run ``python benchmarks/run_all.py``.\n"
+        text = "No benchmark run is committed yet: run ``python benchmarks/engineering/run_all.py``.\n"
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
 
 
 def _write_claims(app):
-    """Render the committed claim tables (benchmarks/results/claims/*.json) for claims.rst."""
+    """Render the committed claim tables (benchmarks/claims/*.json) for claims.rst."""
     import importlib.util
     from pathlib import Path
 

@@ -4,7 +4,8 @@ A *figure* is a number in prose or in a table that reads as a measurement: a dec
 (``16.68``), or an integer with a unit (``94%``, ``148x``, ``12 s``, ``3 dB``, ``18
 nats``). Parameter values, versions and equations are written as literals or math and
 are not figures. A figure has a source when one of the results files that its page
-cites (a path under ``benchmarks/results/`` or the bare name of a file there), or a
+cites (a path under ``benchmarks/``, such as ``benchmarks/li2022/results/X.md``,
+or the bare name of a results file), or a
 file the page includes, holds a number that rounds to it at the precision shown.
 The claim tables of ``benchmarks/reproduce.py`` must also be current: rebuilt from
 the committed results files they equal the committed ones, and the README's claims
@@ -23,7 +24,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
+BENCHMARKS = ROOT / "benchmarks"
+# Every committed results file: ``benchmarks/<folder>/results/`` and the claim tables.
+RESULTS_FILES = sorted([*BENCHMARKS.glob("*/results/**/*"), *BENCHMARKS.glob("claims/*")])
 DOCS = ROOT / "docs"
 PAGES = sorted(p for p in DOCS.glob("*.rst")) + [ROOT / "README.md"]
 
@@ -87,17 +90,16 @@ def _prose(text: str, rst: bool) -> list[tuple[int, str]]:
 
 
 def _cited(text: str) -> set[Path]:
-    """Results files the page names (paths, or bare names of files in results/)."""
-    names = set(re.findall(r"benchmarks/results/([\w./-]+\.(?:md|json))", text))
-    names |= {n + ".md" for n in re.findall(r"benchmarks/results/([\w./-]+)\.\{json,md\}",
-                                            text)}
-    for p in RESULTS.rglob("*"):
+    """Results files the page names (paths, or bare names of results files)."""
+    names = set(re.findall(r"benchmarks/([\w./-]+\.(?:md|json))", text))
+    names |= {n + ".md" for n in re.findall(r"benchmarks/([\w./-]+)\.\{json,md\}", text)}
+    for p in RESULTS_FILES:
         if p.suffix in (".md", ".json") and re.search(
                 rf"(?<![\w/]){re.escape(p.name)}", text):
-            names.add(str(p.relative_to(RESULTS)))
+            names.add(str(p.relative_to(BENCHMARKS)))
     files = set()
     for name in names:
-        path = RESULTS / name
+        path = BENCHMARKS / name
         if path.exists():
             files.add(path)
             files.add(path.with_suffix(".json" if path.suffix == ".md" else ".md"))
@@ -157,26 +159,27 @@ def test_every_figure_has_a_source(page):
 
 def test_the_check_catches_an_unsourced_figure(tmp_path):
     page = tmp_path / "page.rst"
-    page.write_text("We measured 16.68 dB at 94.0% zeros (``benchmarks/results/"
+    page.write_text("We measured 16.68 dB at 94.0% zeros (``benchmarks/evtimova2022/results/"
                     "vdl_collapse.md``), and 123.45 dB elsewhere; ``0.77`` is a value.\n")
     missing = _unsourced(page)
     assert [m.split(": ")[1].split()[0] for m in missing] == ["16.68", "94.0", "123.45"]
 
 
 def test_a_cited_figure_is_found(tmp_path):
-    row = json.loads((RESULTS / "vdl_collapse.json").read_text())["rows"][0]
+    row = json.loads((BENCHMARKS / "evtimova2022" / "results" / "vdl_collapse.json")
+                     .read_text())["rows"][0]
     page = tmp_path / "page.rst"
     page.write_text(f"VDL reaches {row['psnr_db']:.2f} dB at {row['pct_zeros']:.1f}% zeros "
-                    "(``benchmarks/results/vdl_collapse.md``).\n")
+                    "(``benchmarks/evtimova2022/results/vdl_collapse.md``).\n")
     assert _unsourced(page) == []
 
 
 def test_claim_tables_are_current():
     reproduce = _reproduce()
     for key, paper in reproduce.PAPERS.items():
-        committed = json.loads((RESULTS / "claims" / f"{key}.json").read_text())
+        committed = json.loads((BENCHMARKS / "claims" / f"{key}.json").read_text())
         for claim, row in zip(paper.claims, committed["claims"], strict=True):
-            fresh = reproduce.judge(claim, RESULTS)
+            fresh = reproduce.judge(claim, reproduce.paper_results(reproduce.COMMITTED, key))
             assert row["claim"] == claim.key
             assert {k: row[k] for k in fresh} == fresh, f"{key}/{claim.key} is stale"
 

@@ -42,7 +42,7 @@ def _fashion(thr, gauss, lap):
     ([0.0280, 0.0300, 0.0310], "inconclusive"),  # mixed
 ])
 def test_fashion_verdict_follows_ordering_and_ratio(reproduce, tmp_path, thr, verdict):
-    _write(tmp_path, "tvae_fashion", _fashion(thr, [0.0295] * 3, [0.0296] * 3))
+    _write(tmp_path, "thresholded_vae_fashion", _fashion(thr, [0.0295] * 3, [0.0296] * 3))
     claim = next(c for c in reproduce.FALLAH.claims if c.key == "fashion")
     assert reproduce.judge(claim, tmp_path)["verdict"] == verdict
 
@@ -138,7 +138,7 @@ def test_every_step_has_every_budget(reproduce):
     for paper in reproduce.PAPERS.values():
         for step in paper.steps:
             assert set(step.args) == set(reproduce.BUDGETS), (paper.key, step.script)
-            assert (ROOT / "benchmarks" / step.script).exists()
+            assert (ROOT / "benchmarks" / paper.key / step.script).exists()
 
 
 def test_smoke_results_never_go_to_the_committed_folder(reproduce):
@@ -159,7 +159,8 @@ def _stamp_script(folder: Path, name: str) -> None:
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_jobs_run_independent_steps_side_by_side_and_reports_after(
         reproduce, tmp_path, monkeypatch, jobs):
-    _stamp_script(tmp_path, "stamp.py")
+    (tmp_path / "p").mkdir()
+    _stamp_script(tmp_path / "p", "stamp.py")  # the scripts of paper "p" live in p/
     monkeypatch.setattr(reproduce, "HERE", tmp_path)
     steps = [reproduce.Step("stamp.py", {"cpu": [str(tmp_path / n), "2.0"]})
              for n in ("a", "b")]  # 2 s each: overlap survives a slow start
@@ -176,8 +177,9 @@ def test_jobs_run_independent_steps_side_by_side_and_reports_after(
 
 
 def test_a_failed_step_side_by_side_fails_the_run(reproduce, tmp_path, monkeypatch):
-    (tmp_path / "fail.py").write_text("import sys\nprint('boom')\nsys.exit(3)\n")
-    _stamp_script(tmp_path, "stamp.py")
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "fail.py").write_text("import sys\nprint('boom')\nsys.exit(3)\n")
+    _stamp_script(tmp_path / "p", "stamp.py")
     monkeypatch.setattr(reproduce, "HERE", tmp_path)
     paper = reproduce.Paper("p", "c", "E", "d", steps=[
         reproduce.Step("fail.py", {"cpu": []}),

@@ -44,7 +44,7 @@ def _fit_preset(preset, mult, X, Xt):
 
 
 def test_paper_presets_claim_ordering_at_small_budget(mnist_small):
-    """The ordering that ``benchmarks/bench_vdl_claim.py`` finds at its budget.
+    """The ordering that ``benchmarks/evtimova2022/bench_vdl_claim.py`` finds at its budget.
 
     The paper's presets (``paper_mnist_*``) fitted for 6 epochs on 2,000 MNIST
     images (48 decoder steps; the paper: 44,000), seed 0, as in the benchmark.
@@ -73,7 +73,7 @@ def test_paper_presets_claim_ordering_at_small_budget(mnist_small):
 
 
 def test_paper_presets_ordering_turns_with_the_budget(data_home):
-    """The ordering that ``benchmarks/bench_vdl_budget.py`` finds at 240 decoder steps.
+    """The ordering that ``benchmarks/evtimova2022/bench_vdl_budget.py`` finds at 240 decoder steps.
 
     Same presets as above, 6 epochs on 10,000 MNIST images (240 steps instead of 48),
     seed 0: VDL-NL at twice its paper lambda is now *above* the linear SDL at its

@@ -2,7 +2,7 @@
 
 ::
 
-    .. results-table:: ../benchmarks/results/spike_slab_claims.md
+    .. results-table:: ../benchmarks/li2022/results/spike_slab_claims.md
        :table: 2
        :columns: 1, 2, 4
 
