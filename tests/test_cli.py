@@ -18,7 +18,12 @@ def test_demo_quick(tmp_path, capsys):
     assert main(["demo", "--quick", "--output-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| model |" in out and "VarianceRegDictionaryLearner" in out
-    rows = json.loads((tmp_path / "demo.json").read_text())
+    result = json.loads((tmp_path / "demo.json").read_text())
+    rows = result["rows"]
+    # figures vary by CPU: the machine and the versions are recorded with them
+    for key in ("cpu", "cpu_count", "torch_threads", "n_threads", "torch", "sklearn", "numpy"):
+        assert key in result["hardware"], key
+    assert result["hardware"]["cpu"] in (tmp_path / "demo.md").read_text()
     names = [r["model"] for r in rows]
     assert "raw pixels" in names and "MiniBatchDictionaryLearning (64)" in names
     for r in rows:

@@ -13,6 +13,7 @@ import numpy as np
 from .interrupt import fit
 from .options import UsageError, check_output_dir, check_seed, run_guarded, threads_context
 from .presets import demo_models
+from .timing import describe_hardware, hardware
 
 __all__ = ["run_demo", "run_from_args"]
 
@@ -35,8 +36,9 @@ def run_demo(output_dir: str | Path = "skdeepsparse_demo_output", *, quick: bool
     in the codes, % of entries with ``|z| <= 0.2``, active components (non-zero
     on >= 1% of test samples), the low-data probe (logistic regression on
     standardised codes, 10 labels per class, mean +- std over 5 draws) and fit
-    time. Writes ``demo.json``, ``demo.md`` and, when matplotlib is available,
-    ``atoms.png``.
+    time. Writes ``demo.json`` (the rows, the settings, and the machine: CPU,
+    cores, thread setting, library versions), ``demo.md`` and, when
+    matplotlib is available, ``atoms.png``.
 
     Parameters
     ----------
@@ -101,11 +103,13 @@ def run_demo(output_dir: str | Path = "skdeepsparse_demo_output", *, quick: bool
             "fit_transform_s": elapsed,
         })
         print(f"  {name}: done in {elapsed:.1f}s", file=stream)
-    table = _markdown_table(rows)
+    hw = hardware()
+    table = _markdown_table(rows) + "\n\n" + describe_hardware(hw)
     print("\n" + table, file=stream)
     out.mkdir(parents=True, exist_ok=True)
     (out / "demo.md").write_text(table + "\n")
-    (out / "demo.json").write_text(json.dumps(rows, indent=2))
+    (out / "demo.json").write_text(json.dumps(
+        {"quick": quick, "seed": seed, "hardware": hw, "rows": rows}, indent=2))
     _save_atoms(fitted, data.images_shape, out / "atoms.png", stream, X[te])
     return rows
 

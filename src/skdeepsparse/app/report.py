@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .timing import describe_hardware
+
 __all__ = ["DATASET_TITLES", "SMALL", "plots", "render_markdown", "render_rst"]
 
 DATASET_TITLES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
@@ -76,16 +78,14 @@ def render_rst(payload: dict, figure_dir: str) -> str:
 
 
 def _report_header(payload: dict, rst: bool = False) -> str:
-    p, hw = payload["protocol"], payload["hardware"]
-    device = hw.get("gpu", f"{hw['cpu']} ({hw['cpu_count']} cores, {hw['torch_threads']} "
-                           "torch threads)")
+    p = payload["protocol"]
     code = "``" if rst else "`"
     noisy = ", ".join(f"{v['psnr_noisy']:.2f} dB at σ={s}"
                       for s, v in _first_denoise(payload).items())
     bullets = [
         f"Budget {code}{p['budget']}{code}: the first {p['n_train']:,} training images, the "
-        f"first {p['n_test']:,} test images. Run on {device}; torch {hw['torch']}, "
-        f"scikit-learn {hw['sklearn']}, skdeepsparse {hw['skdeepsparse']}. The units take "
+        f"first {p['n_test']:,} test images. {describe_hardware(payload['hardware'])} "
+        "The units take "
         f"{payload['compute_s'] / 60:.1f} min in all (this invocation: "
         f"{payload['elapsed_s'] / 60:.1f} min, computing {payload['units_computed']} of "
         f"the {payload['units']} units; the others came from the cache or, for a sweep "

@@ -11,7 +11,7 @@ from sklearn.base import clone
 
 from .interrupt import fit
 
-__all__ = ["fit_timed", "hardware", "median_time", "sync"]
+__all__ = ["describe_hardware", "fit_timed", "hardware", "median_time", "sync"]
 
 
 def sync() -> None:
@@ -55,11 +55,17 @@ def fit_timed(est, X, repeats: int, repeat_budget_s: float):
 
 
 def hardware() -> dict:
-    """CPU, GPU and library versions of this machine, for a results file."""
+    """CPU, GPU, thread setting and library versions of this machine, for a results file.
+
+    ``torch_threads`` is PyTorch's own thread count; ``n_threads`` the
+    skdeepsparse thread policy in effect (:func:`skdeepsparse.get_config`),
+    which lowers it during each call under ``"auto"``.
+    """
+    import numpy
     import sklearn
     import torch
 
-    from skdeepsparse import __version__
+    from skdeepsparse import __version__, get_config
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -69,8 +75,21 @@ def hardware() -> dict:
     except OSError:
         pass
     info = {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "sklearn": sklearn.__version__,
+            "n_threads": get_config()["n_threads"], "torch": torch.__version__,
+            "sklearn": sklearn.__version__, "numpy": numpy.__version__,
             "python": platform.python_version(), "skdeepsparse": __version__}
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def describe_hardware(hw: dict) -> str:
+    """One sentence of :func:`hardware`'s record, for a report (older records lack some keys)."""
+    threads = f"{hw['torch_threads']} torch threads"
+    if "n_threads" in hw:
+        threads += f", n_threads={hw['n_threads']!r}"
+    device = hw.get("gpu", f"{hw['cpu']} ({hw['cpu_count']} cores, {threads})")
+    versions = ", ".join(f"{label} {hw[key]}" for key, label in (
+        ("torch", "torch"), ("sklearn", "scikit-learn"), ("numpy", "numpy"),
+        ("skdeepsparse", "skdeepsparse")) if key in hw)
+    return f"Run on {device}; {versions}. Times and figures vary by CPU."
