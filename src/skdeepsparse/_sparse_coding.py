@@ -103,7 +103,10 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram,
 
     n, k = X.shape[0], dictionary.shape[0]
     n_threads = torch.get_num_threads()
-    D = torch.from_numpy(_writable(dictionary))
+    # Products in float64 whatever the input dtype: the certificate assembles
+    # ||x - cD||^2 from them by cancellation (||x||^2 - 2 c.b + c G c), which
+    # float32 rounding swamps when alpha is small and the fit close.
+    D = torch.from_numpy(_writable(dictionary)).to(torch.float64)
     out = np.empty((n, k), dtype=X.dtype)
     gaps, primals = np.empty(n), np.empty(n)
     steps = np.zeros(n, dtype=np.int64)
@@ -135,7 +138,7 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram,
             if start is None:
                 return
             stop = min(start + chunk, n)
-            Xb = torch.from_numpy(_writable(X[start:stop]))
+            Xb = torch.from_numpy(_writable(X[start:stop])).to(torch.float64)
             if cov is None:
                 B = np.asarray((Xb @ D.T).numpy(), dtype=np.float64)
             else:
@@ -162,10 +165,10 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram,
     bad = uncertified(gaps, primals, tol)
     if bad.size:
         with torch.no_grad():
-            Xb = torch.from_numpy(_writable(X[bad]))
-            G = torch.from_numpy(G64).to(D.dtype)
+            Xb = torch.from_numpy(_writable(X[bad])).to(torch.float64)
+            G = torch.from_numpy(G64)
             b = (Xb @ D.T if cov is None
-                 else torch.from_numpy(np.ascontiguousarray(cov[:, bad].T)).to(D.dtype))
+                 else torch.from_numpy(np.ascontiguousarray(cov[:, bad].T, dtype=np.float64)))
             codes, n_it, status = _active_set(
                 b, G, (Xb * Xb).sum(1), alpha, positive=positive, max_iter=max_iter,
                 tol=tol, init=torch.from_numpy(out[bad]), working_set=4, n_add=4)
@@ -252,9 +255,13 @@ def sparse_encode(
     relative distance of the optimum. A row that cannot be certified within
     ``max_iter`` is returned as it stands and counted in a
     :class:`~sklearn.exceptions.ConvergenceWarning` (one warning per call,
-    giving the number of such rows). For float32 input the certificate is
-    computed from the float32 products ``X D^T`` and ``D D^T``: it holds up
-    to their rounding (about ``1e-7 ||x||^2`` per row).
+    giving the number of such rows). The solvers work in float64 whatever
+    the input dtype (the products ``X D^T``, ``D D^T`` too), so float32 input
+    is solved as the exact float32 numbers it holds. For float32 output the
+    certificate is that of the float64 codes before rounding: rounding keeps
+    every sign and zero, so the objective moves only at second order, but a
+    gap recomputed from the rounded codes' own residual (a dual point that
+    moves at first order) may exceed ``tol`` when ``alpha`` is small.
 
     Two solvers of the Gram-matrix form share that certificate:
 
@@ -400,7 +407,7 @@ def sparse_encode(
             raise ValueError(f"gram must have shape {(k, k)} (n_components, n_components); "
                              f"got {gram.shape}.")
     if cov is not None:
-        cov = check_array(cov, dtype=dtype)
+        cov = check_array(cov, dtype=np.float64)
         if cov.shape != (k, n):
             raise ValueError(f"cov must have shape {(k, n)} (n_components, n_samples); "
                              f"got {cov.shape}.")
@@ -439,7 +446,7 @@ def _encode(X, dictionary, alpha, positive, max_iter, tol, init, dev, batch_size
     if dev.type == "cpu" and init is None:
         return _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol,
                                 min(batch_size or 256, 256), gram, cov)
-    tdt = torch.float32 if X.dtype == np.float32 else torch.float64
+    tdt = torch.float64  # the certificate's products, as in _encode_homotopy
     D = torch.tensor(_writable(dictionary), dtype=tdt, device=dev)
     G = D @ D.T if gram is None else torch.tensor(gram, dtype=tdt, device=dev)
     batch_size = batch_size or 4096

@@ -537,14 +537,17 @@ def _lasso_gram_certified(b, G, xx, alpha, *, positive=False, max_iter=1000, tol
             rest, n_rest, status = _active_set(b[rows], G, xx[rows], alpha, init=out[rows],
                                                working_set=working_set, n_add=n_add, **solver)
             out[rows] = rest
-            ok[bad] = status.cpu().numpy() == _CERTIFIED
+            ok[bad] = ((status == _CERTIFIED)
+                       & _certified64(rest, b[rows], G, xx[rows], alpha, positive, tol)).numpy()
             n_iter = max(n_iter, n_rest)
         return out, n_iter, ok
     codes, n_iter, status = _active_set(b, G, xx, alpha, init=init, working_set=working_set,
                                         n_add=n_add, **solver)
+    ok = (status == _CERTIFIED) & _certified64(codes, b, G, xx, alpha, positive, tol)
     status = status.cpu().numpy()
-    ok = status == _CERTIFIED
-    stalled = np.flatnonzero(status == _STALLED)
+    ok = ok.cpu().numpy()
+    # Rows whose float32 check passed but not the float64 one go to the homotopy too.
+    stalled = np.flatnonzero((status == _STALLED) | ((status == _CERTIFIED) & ~ok))
     if stalled.size:
         rows = torch.from_numpy(stalled).to(b.device)
         redo, n_redo, ok_redo = _homotopy_rows(b[rows], G, xx[rows], alpha, **solver)
@@ -553,6 +556,25 @@ def _lasso_gram_certified(b, G, xx, alpha, *, positive=False, max_iter=1000, tol
         ok[stalled] = ok_redo
         n_iter = max(n_iter, n_redo)
     return codes, n_iter, ok
+
+
+def _certified64(codes, b, G, xx, alpha, positive, tol):
+    """Rows whose duality gap, recomputed densely in float64, is <= ``tol * primal``.
+
+    The active set may check in float32 (see ``lasso_gram``), where the
+    residual's norm, assembled by cancellation from ``||x||^2``, ``c.b`` and
+    ``c G c``, loses its digits when the fit is close; this one GEMM in
+    float64 is what certifies its rows.
+    """
+    c, b, G, xx = (t.to(torch.float64) for t in (codes, b, G, xx))
+    corr = b - c @ G
+    cb = (c * b).sum(1)
+    rr = torch.clamp(xx - cb - (c * corr).sum(1), min=0)  # xx - 2 c.b + c G c
+    dual_norm = (corr.clamp(min=0) if positive else corr.abs()).amax(1)
+    scale = torch.clamp(dual_norm / alpha, min=1.0)
+    primal = 0.5 * rr + alpha * c.abs().sum(1)
+    dual = (xx - cb) / scale - 0.5 * rr / (scale * scale)
+    return (primal - dual) <= tol * torch.clamp(primal, min=torch.finfo(torch.float64).tiny)
 
 
 # The active set's verdict per row.
