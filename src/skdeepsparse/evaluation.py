@@ -232,8 +232,9 @@ def evaluate(
         number in the failed estimator's ``accuracy`` and NaN in its other
         columns, and goes on with the next estimator.
     verbose : bool, default=True
-        Show a progress bar (``tqdm``, on stderr) and print one line of results
-        per estimator (on stdout) as soon as it is done.
+        Print one line of results per estimator (on stdout) as soon as it is
+        done, and show a progress bar (``tqdm``, on stderr) where stderr is a
+        terminal or in a notebook.
 
     Returns
     -------
@@ -306,8 +307,10 @@ def evaluate(
     from tqdm.auto import tqdm
 
     rows = []
+    # disable=None: a bar only where it can redraw (a terminal, a notebook), not in
+    # logs or captured output, where the per-estimator lines say enough.
     bar = tqdm(total=len(estimators) * (2 + len(ks)), desc="evaluate", unit="step",
-               disable=not verbose)
+               disable=None if verbose else True)
     try:
         for name, est in estimators.items():
             extra = {"fit_time": np.nan}
