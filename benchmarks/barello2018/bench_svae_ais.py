@@ -37,7 +37,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DEVICE, hardware, write_results  # noqa: E402
+from _common import DEVICE, add_common_options, hardware, write_results  # noqa: E402
 from bench_svae_likelihood import auto_scales, learn_sparsenet  # noqa: E402
 from bench_svae_unit_norm import load_patches  # noqa: E402
 
@@ -100,12 +100,10 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--patches-train", type=int, default=5000)
     ap.add_argument("--patches-test", type=int, default=100)
-    ap.add_argument("--epochs", type=int, default=2)
+    add_common_options(ap, epochs=2, seeds=[0], jobs=1)
     ap.add_argument("--chains", type=int, default=16)
     ap.add_argument("--steps", type=int, nargs="+", default=[100, 300, 1000, 3000])
     ap.add_argument("--n-importance", type=int, default=1000)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
-    ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--name", default="svae_ais", help="results file name")
     args = ap.parse_args()
     tasks = [(label, seed, args) for seed in args.seeds for label in MODELS]

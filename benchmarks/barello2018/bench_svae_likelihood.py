@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DEVICE, REDIRECTED, RESULTS, hardware, write_results  # noqa: E402
+from _common import DEVICE, REDIRECTED, RESULTS, add_common_options, hardware, write_results  # noqa: E402
 from bench_svae_unit_norm import load_patches  # noqa: E402
 
 
@@ -212,12 +212,10 @@ def main():
                     help="default: the estimator's max_epochs, as in bench_svae_unit_norm.py "
                     "(whose SVAE rows it reads)")
     ap.add_argument("--pixel-std", type=float, default=0.1**0.5)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_common_options(ap, seeds=[0, 1, 2], jobs=1, tag="")
     ap.add_argument("--n-importance", type=int, default=1000)
     ap.add_argument("--sparsenet-steps", type=int, default=800)
     ap.add_argument("--fista-iter", type=int, default=60)
-    ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--tag", default="")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--table-only", action="store_true")
     args = ap.parse_args()

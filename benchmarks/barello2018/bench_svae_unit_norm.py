@@ -53,7 +53,16 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, REDIRECTED, RESULTS, STATIC, hardware, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    DATA_HOME,
+    DEVICE,
+    REDIRECTED,
+    RESULTS,
+    STATIC,
+    add_common_options,
+    hardware,
+    write_results,
+)
 
 SHAPE = (12, 12)
 
@@ -216,7 +225,7 @@ def main():
                     help="default: the estimator's (analytic)")
     ap.add_argument("--pixel-std", type=float, default=0.1**0.5)
     ap.add_argument("--priors", nargs="+", default=["laplace", "cauchy"])
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_common_options(ap, seeds=[0, 1, 2])
     ap.add_argument("--n-importance", type=int, default=1000)
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--tag", default="", help="suffix of the result files")

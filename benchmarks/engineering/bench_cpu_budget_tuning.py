@@ -14,6 +14,7 @@ Command: ``python benchmarks/engineering/bench_cpu_budget_tuning.py`` (about 6 m
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
 from pathlib import Path
@@ -75,4 +76,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(  # no options: --help shows what it runs
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

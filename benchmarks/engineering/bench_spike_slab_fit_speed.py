@@ -44,7 +44,7 @@ from skdeepsparse.metrics import psnr
 from skdeepsparse.spike_slab import SpikeSlabGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, RESULTS, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, RESULTS, add_common_options, hardware, write_results  # noqa: E402
 
 CANDIDATES = {
     "old: autograd, 30 steps": dict(inference_steps=30, _autograd=True),
@@ -84,11 +84,9 @@ def train(kw, X, Xt, epochs, seed, target=None):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-train", type=int, default=5000)
-    ap.add_argument("--n-test", type=int, default=2000)
+    add_common_options(ap, n_train=5000, n_test=2000, seeds=[0, 1, 2])
     ap.add_argument("--epochs", type=int, default=6, help="epochs of the old model")
     ap.add_argument("--max-epochs", type=int, default=12, help="at most, for the others")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--report", action="store_true",
                     help="rebuild the table from the committed JSON, no training")
     args = ap.parse_args()

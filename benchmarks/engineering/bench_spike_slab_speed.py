@@ -39,7 +39,7 @@ from skdeepsparse.metrics import psnr
 from skdeepsparse.spike_slab import SpikeSlabGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, add_common_options, hardware, write_results  # noqa: E402
 
 
 def med(fn, repeats):
@@ -121,14 +121,11 @@ def step_timing(args, X):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-train", type=int, default=5000)
-    ap.add_argument("--n-test", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=6)
+    add_common_options(ap, n_train=5000, n_test=2000, epochs=6, seed=0)
     ap.add_argument("--new-steps", type=int, default=10)
     ap.add_argument("--momentum", type=float, default=0.8)
     ap.add_argument("--column-norm", type=float, default=None)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="spike_slab_speed")
     ap.add_argument("--steps-only", action="store_true",
                     help="only time training steps, old vs new, interleaved per batch")

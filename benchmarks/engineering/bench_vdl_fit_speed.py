@@ -49,7 +49,7 @@ from skdeepsparse.datasets import load_mnist
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, add_common_options, hardware, write_results  # noqa: E402
 
 VDL = "VarianceRegDictionaryLearner"
 OLD = {"inference_step_size": 0.5, "inference_tol": 1e-3}
@@ -62,8 +62,7 @@ def step_arg(value):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-train", type=int, default=10_000)
-    ap.add_argument("--n-test", type=int, default=10_000)
+    add_common_options(ap, n_train=10_000, n_test=10_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--new-step", type=step_arg, default=None,
                     help="inference_step_size of the new settings (default: the class default)")

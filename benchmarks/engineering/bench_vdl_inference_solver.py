@@ -38,7 +38,7 @@ from skdeepsparse.datasets import load_mnist
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, add_common_options, hardware, write_results  # noqa: E402
 
 VDL = "VarianceRegDictionaryLearner"
 
@@ -65,10 +65,7 @@ def energy_gap(est, X):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-train", type=int, default=10_000)
-    ap.add_argument("--n-test", type=int, default=10_000)
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_common_options(ap, n_train=10_000, n_test=10_000, epochs=10, seeds=[0, 1, 2])
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     X = load_mnist("train", data_home=DATA_HOME, n_samples=args.n_train).data

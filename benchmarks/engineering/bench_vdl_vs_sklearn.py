@@ -27,17 +27,15 @@ from skdeepsparse.evaluation import linear_probe
 from skdeepsparse.metrics import active_components, code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, hardware, timed, write_results  # noqa: E402
+from _common import DATA_HOME, add_common_options, hardware, timed, write_results  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n-train", type=int, default=60000)
-    ap.add_argument("--epochs", type=int, default=30)
+    add_common_options(ap, n_train=60000, epochs=30, device="auto")
     ap.add_argument("--sk-alphas", type=float, nargs="+", default=[0.2, 0.5, 1.0])
     ap.add_argument("--sk-epochs", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--device", default="auto")
     args = ap.parse_args()
 
     train = load_mnist("train", data_home=DATA_HOME, n_samples=args.n_train)

@@ -40,7 +40,7 @@ from skdeepsparse import registry
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, RESULTS, STATIC, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, DEVICE, RESULTS, STATIC, add_common_options, hardware, write_results  # noqa: E402
 from bench_vdl_claim import LOADERS, MODELS, NAME, TITLES, _interp  # noqa: E402
 
 BUDGETS = ("2000:6", "10000:6", "55000:4", "55000:20")  # n_train:epochs
@@ -195,10 +195,8 @@ def main():
     ap.add_argument("--models", nargs="+", default=None, choices=["SDL", "VDL", "VDL-NL"],
                     help="fit these (default with no --report: all three)")
     ap.add_argument("--mults", type=float, nargs="+", default=[0.5, 1.0, 2.0])
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--n-test", type=int, default=1000)
+    add_common_options(ap, seed=0, n_test=1000, report=True)
     ap.add_argument("--tag", default="", help="suffix of the partial result file")
-    ap.add_argument("--report", action="store_true")
     ap.add_argument("--note", default="", help="a sentence added to the report")
     args = ap.parse_args()
     if args.models is None and not args.report:  # the whole study in one process

@@ -55,7 +55,7 @@ from skdeepsparse.datasets import load_fashion_mnist, load_mnist
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, RESULTS, STATIC, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, DEVICE, RESULTS, STATIC, add_common_options, hardware, write_results  # noqa: E402
 
 NAME = "VarianceRegDictionaryLearner"
 MODELS = {  # label -> registry preset (the MNIST rows; Fashion-MNIST has no row of its own)
@@ -273,11 +273,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(LOADERS))
-    ap.add_argument("--report", action="store_true")
-    ap.add_argument("--n-train", type=int, default=2000)
-    ap.add_argument("--n-test", type=int, default=1000)
-    ap.add_argument("--epochs", type=int, default=6)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    add_common_options(ap, report=True, n_train=2000, n_test=1000, epochs=6, seeds=[0, 1, 2])
     ap.add_argument("--mults", type=float, nargs="+", default=[0.5, 1.0, 2.0])
     ap.add_argument("--sk-alphas", type=float, nargs="*", default=[0.2, 0.5, 1.0])
     ap.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))

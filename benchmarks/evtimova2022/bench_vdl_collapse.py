@@ -29,13 +29,12 @@ from skdeepsparse.datasets import load_mnist
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, DEVICE, add_common_options, hardware, write_results  # noqa: E402
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n-train", type=int, default=3000)
-    ap.add_argument("--epochs", type=int, default=20)
+    add_common_options(ap, n_train=3000, epochs=20)
     ap.add_argument("--n-components", type=int, default=64)
     ap.add_argument("--lr-scale", type=float, default=10.0)
     args = ap.parse_args()

@@ -85,7 +85,7 @@ from skdeepsparse.evaluation import (
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, RESULTS, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, DEVICE, RESULTS, add_common_options, hardware, write_results  # noqa: E402
 
 NAME = "VarianceRegDictionaryLearner"
 PRESETS = {"VDL": "paper_mnist_vdl", "VDL-NL": "paper_mnist_vdl_nl"}
@@ -376,10 +376,8 @@ def _merge_partials(partials):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", nargs="+", default=["mnist"], choices=sorted(LOADERS))
-    ap.add_argument("--n-train", type=int, default=10_000)
-    ap.add_argument("--n-test", type=int, default=10_000)
+    add_common_options(ap, n_train=10_000, n_test=10_000, epochs=10)
     ap.add_argument("--n-denoise", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--sweep", action="store_true", help="the one-change study (MNIST)")
     ap.add_argument("--sk-alpha", type=float, default=0.5,
                     help="MiniBatchDictionaryLearning's alpha (0: skip it)")

@@ -38,7 +38,7 @@ from skdeepsparse.evaluation import linear_probe
 from skdeepsparse.metrics import psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, add_common_options, hardware, write_results  # noqa: E402
 
 MODES = ("soft_threshold", "hard_threshold", "max_elbo", "mean", "mode")
 LABELS = (1, 5, 10, 100)
@@ -138,8 +138,7 @@ def markdown(results, total_s):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion_mnist"])
-    ap.add_argument("--n-train", type=int, default=10_000)
-    ap.add_argument("--n-test", type=int, default=10_000)
+    add_common_options(ap, n_train=10_000, n_test=10_000)
     args = ap.parse_args()
     torch.set_num_threads(1)
     t0 = time.time()

@@ -40,7 +40,7 @@ from skdeepsparse.metrics import active_components, psnr
 from skdeepsparse.thresholded_vae import ThresholdedVAE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, RESULTS, STATIC, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, DEVICE, RESULTS, STATIC, add_common_options, hardware, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"gauss_vae": "Gaussian VAE (threshold=0)",
@@ -55,11 +55,9 @@ def _stats(values):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n-train", type=int, default=5_000)
-    ap.add_argument("--epochs", type=int, default=5)
+    add_common_options(ap, n_train=5_000, epochs=5, n_test=10_000)
     ap.add_argument("--n-samples", type=int, default=5)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--n-test", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=None,
                     help="run this seed only, into thresholded_vae_fashion_seed<N>.json "
                          "(parallel runs)")

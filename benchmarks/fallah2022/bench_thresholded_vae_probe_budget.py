@@ -47,7 +47,7 @@ from skdeepsparse.evaluation import linear_probe
 from skdeepsparse.metrics import psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, add_common_options, hardware, write_results  # noqa: E402
 
 LABELS = (1, 5, 10, 100)
 MODES = ("soft_threshold", "hard_threshold")
@@ -176,9 +176,7 @@ def _markdown(results, args, wall_min):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(LOADERS), choices=list(LOADERS))
-    parser.add_argument("--n-train", type=int, default=10_000)
-    parser.add_argument("--n-test", type=int, default=10_000)
-    parser.add_argument("--jobs", type=int, default=1)
+    add_common_options(parser, n_train=10_000, n_test=10_000, jobs=1)
     args = parser.parse_args()
     t0 = time.perf_counter()
     # Largest fits first, so the two workers finish together.

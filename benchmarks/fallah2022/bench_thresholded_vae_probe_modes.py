@@ -11,6 +11,7 @@ and ``"mean"``, with their test PSNR.
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -55,4 +56,6 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(  # no options: --help shows what it runs
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args()
     main()

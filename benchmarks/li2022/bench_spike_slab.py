@@ -43,7 +43,7 @@ from skdeepsparse.metrics import active_components, psnr, ssim
 from skdeepsparse.spike_slab import SpikeSlabGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, STATIC, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, STATIC, add_common_options, hardware, write_results  # noqa: E402
 
 LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 NOISE = (0.3, 0.5, 0.7)
@@ -251,18 +251,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", nargs="+", default=["mnist", "fashion"], choices=list(LOADERS))
-    ap.add_argument("--n-train", type=int, default=10000)
-    ap.add_argument("--n-test", type=int, default=2000)
+    add_common_options(ap, n_train=10000, n_test=2000, epochs=10, seed=0, device="cpu")
     ap.add_argument("--n-components", type=int, default=200)
-    ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--decay", type=float, default=0.25)
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--top-k", type=int, nargs="+", default=[10, 20, 50])
     ap.add_argument("--traverse-index", type=int, default=0)
     ap.add_argument("--no-figures", dest="figures", action="store_false")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--device", default="cpu")
     ap.add_argument("--name", default="spike_slab")
     args = ap.parse_args()
 

@@ -42,7 +42,7 @@ from skdeepsparse.metrics import psnr, ssim
 from skdeepsparse.spike_slab import SpikeSlabGenerator
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, hardware, write_results  # noqa: E402
+from _common import DATA_HOME, DEVICE, add_common_options, hardware, write_results  # noqa: E402
 
 NOISE = (0.3, 0.5, 0.7)
 SHAPE = (28, 28)
@@ -259,9 +259,7 @@ def markdown(res, args):
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n-train", type=int, default=10000)
-    ap.add_argument("--n-test", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=10)
+    add_common_options(ap, n_train=10000, n_test=2000, epochs=10, seeds=[0, 1, 2])
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--decay", type=float, default=0.25)
     ap.add_argument("--steps", type=int, default=10)
@@ -269,7 +267,6 @@ def main():
     ap.add_argument("--column-norm", type=float, nargs="+", default=[1.0, 3.0])
     ap.add_argument("--step-size", type=float, default=0.15)
     ap.add_argument("--omp-nonzero", type=int, default=20)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--name", default="spike_slab_claims")
     ap.add_argument("--merge", nargs="+", default=None,
                     help="result names (one seed each) to merge into --name; nothing is run")
