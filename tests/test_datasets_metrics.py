@@ -36,6 +36,22 @@ def test_missing_files_give_clear_error(tmp_path):
         load_mnist("val", data_home=tmp_path)
 
 
+def test_load_dataset_by_name(data_home):
+    from skdeepsparse.app.options import DATASETS as COMMAND_DATASETS
+    from skdeepsparse.datasets import DATASETS, load_dataset
+
+    for name, loader in (("mnist", load_mnist), ("fashion_mnist", load_fashion_mnist)):
+        by_name = load_dataset(name, "test", data_home=data_home, n_samples=50)
+        direct = loader("test", data_home=data_home, n_samples=50)
+        assert by_name.name == name
+        np.testing.assert_array_equal(by_name.data, direct.data)
+        np.testing.assert_array_equal(by_name.target, direct.target)
+    assert DATASETS == COMMAND_DATASETS  # the command line offers what the library loads
+    for bad in ("fashion", "MNIST", None):
+        with pytest.raises(ValueError, match="name must be one of"):
+            load_dataset(bad, data_home=data_home)
+
+
 def test_digits_default():
     d = load_digits_data()
     assert d.data.shape == (1797, 64) and d.data.max() == 1.0

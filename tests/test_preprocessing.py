@@ -9,13 +9,13 @@ import pytest
 from sklearn.pipeline import make_pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skdeepsparse.datasets import load_natural_image_patches
 from skdeepsparse.preprocessing import (
     ImagePatches,
     LocalContrastNormalizer,
     OlshausenWhitening,
     PatchNormalizer,
     ZCAWhitening,
-    load_natural_image_patches,
     rgb_to_gray,
     whiten_images,
 )

@@ -7,9 +7,9 @@
 - :class:`PatchNormalizer`: per-sample, global or per-feature standardisation.
 - :class:`LocalContrastNormalizer`: Gaussian local mean subtraction and local
   contrast division (Evtimova & LeCun's ImageNet patches), per-sample deterministic.
-- :func:`load_natural_image_patches`: whitened natural-image patches from
-  ``natural_images/skimage/`` in ``data_home``, or from the images that ship
-  with scikit-learn (no files needed).
+
+The loader of whitened natural-image patches built from these is
+:func:`skdeepsparse.datasets.load_natural_image_patches`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 import warnings
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 from sklearn.base import (
@@ -26,7 +25,7 @@ from sklearn.base import (
     OneToOneFeatureMixin,
     TransformerMixin,
 )
-from sklearn.utils import Bunch, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._sklearn_compat import Interval, StrOptions
@@ -39,7 +38,6 @@ __all__ = [
     "PatchNormalizer",
     "LocalContrastNormalizer",
     "rgb_to_gray",
-    "load_natural_image_patches",
 ]
 
 
@@ -996,142 +994,3 @@ class LocalContrastNormalizer(ClassNamePrefixFeaturesOutMixin, TransformerMixin,
             _store_finite(self, out, slice(start, start + len(v)),
                           (v / std).reshape(len(v), -1), "transform")
         return out
-
-
-# ------------------------------------------------------------------- loaders
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
-
-
-def _load_image_files(folder: Path) -> tuple[list[np.ndarray], list[str]]:
-    from PIL import Image
-
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)
-    images, names = [], []
-    for path in files:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB") else im)
-        images.append(rgb_to_gray(arr.astype(np.float64) / 255.0))
-        names.append(path.name)
-    return images, names
-
-
-def _load_sklearn_images() -> tuple[list[np.ndarray], list[str]]:
-    from sklearn.datasets import load_sample_images
-
-    data = load_sample_images()
-    names = [Path(f).name for f in data.filenames]
-    return [rgb_to_gray(im / 255.0) for im in data.images], names
-
-
-def load_natural_image_patches(
-    patch_size: int = 12,
-    n_patches: int = 50_000,
-    *,
-    whiten: bool = True,
-    f0: float = 0.4,
-    normalize: str | None = "global",
-    pixel_std: float = 1.0,
-    min_variance_ratio: float | None = None,
-    source: str = "auto",
-    data_home=None,
-    random_state=0,
-    dtype=np.float32,
-    return_images: bool = False,
-) -> Bunch:
-    """Natural-image patches for sparse coding (Olshausen & Field style).
-
-    Grey images are whitened whole with :func:`whiten_images` (each scaled to
-    unit variance), then ``n_patches`` square patches are drawn at random
-    positions with :class:`ImagePatches`.
-
-    Parameters
-    ----------
-    patch_size : int, default=12
-        Side of the patches (12 gives the 144-pixel patches of the SVAE papers).
-    n_patches : int, default=50000
-        Number of patches.
-    whiten : bool, default=True
-        Apply the ``f exp(-(f/f0)^4)`` whitening filter to the images first.
-        Without it, pixels are in [0, 1] before ``normalize``.
-    f0 : float, default=0.4
-        Roll-off of the whitening filter, cycles per pixel.
-    normalize : {"global", "sample"} or None, default="global"
-        ``"global"``: subtract the mean and divide by the std of all patch
-        pixels (one scalar each, as Barello et al.); ``"sample"``: each patch
-        to zero mean and unit std; None: leave as is.
-    pixel_std : float, default=1.0
-        With ``normalize="global"``, the standard deviation of the pixels after
-        normalisation. Olshausen's whitened ``IMAGES.mat`` have pixel variance
-        0.1 (``pixel_std=0.1**0.5``), the scale for which the SVAE references
-        chose their likelihood noise e^-2.
-    min_variance_ratio : float or None, default=None
-        Drop patches whose variance is below this fraction of the mean patch
-        variance (Barello et al. use 0.1); the result then has fewer than
-        ``n_patches`` rows.
-    source : {"auto", "files", "sklearn"}, default="auto"
-        ``"files"``: every PNG/JPEG in ``<data_home>/natural_images/skimage/``
-        (eight CC0/public-domain photographs from scikit-image);
-        ``"sklearn"``: the two photographs that ship inside scikit-learn
-        (``load_sample_images``: china, flower), needing no files;
-        ``"auto"``: the files when present, else scikit-learn's images.
-    data_home : str or path-like, default=None
-        See :func:`skdeepsparse.datasets.get_data_home`.
-    random_state : int, RandomState instance or None, default=0
-        Patch positions.
-    dtype : numpy dtype, default=np.float32
-    return_images : bool, default=False
-        Also return the (whitened) grey images under ``images``.
-
-    Returns
-    -------
-    Bunch
-        ``data`` (n, patch_size**2), ``images_shape`` (patch_size, patch_size),
-        ``image_names``, ``source`` ("files" or "sklearn"), ``offset`` and
-        ``scale`` (``data = (patches - offset) / scale`` with ``"global"``, else 0
-        and 1), and ``images`` when ``return_images``.
-    """
-    from .datasets import get_data_home
-
-    if source not in ("auto", "files", "sklearn"):
-        raise ValueError(f"source must be 'auto', 'files' or 'sklearn'; got {source!r}.")
-    if normalize not in ("global", "sample", None):
-        raise ValueError(f"normalize must be 'global', 'sample' or None; got {normalize!r}.")
-    if not (isinstance(pixel_std, Real) and pixel_std > 0):
-        raise ValueError(f"pixel_std must be a positive float; got {pixel_std!r}.")
-    if not (isinstance(n_patches, Integral) and n_patches >= 1):
-        raise ValueError(f"n_patches must be a positive int; got {n_patches!r}.")
-    folder = get_data_home(data_home) / "natural_images" / "skimage"
-    has_files = folder.is_dir() and any(
-        p.suffix.lower() in _IMAGE_SUFFIXES for p in folder.iterdir()
-    )
-    if source == "files" and not has_files:
-        raise FileNotFoundError(
-            f"No PNG/JPEG images found in {folder}. Pass data_home= (or set "
-            "SKDEEPSPARSE_DATA) to the folder that contains 'natural_images/skimage/', "
-            "or use source='sklearn' for the images shipped with scikit-learn."
-        )
-    if source == "files" or (source == "auto" and has_files):
-        images, names = _load_image_files(folder)
-        used = "files"
-    else:
-        images, names = _load_sklearn_images()
-        used = "sklearn"
-    if whiten:
-        images = whiten_images(images, f0=f0)
-    X = ImagePatches(patch_size, n_patches=n_patches, random_state=random_state).transform(images)
-    if min_variance_ratio is not None:
-        var = X.var(1)
-        X = X[var >= min_variance_ratio * var.mean()]
-    offset, scale = 0.0, 1.0
-    if normalize == "global":
-        offset, scale = float(X.mean()), float(X.std()) / pixel_std
-        X = (X - offset) / scale
-    elif normalize == "sample":
-        X = PatchNormalizer("sample").fit_transform(X)
-    bunch = Bunch(
-        data=X.astype(dtype), images_shape=(patch_size, patch_size), image_names=names,
-        source=used, offset=offset, scale=scale,
-    )
-    if return_images:
-        bunch.images = images
-    return bunch

@@ -48,11 +48,10 @@ __all__ = ["BUDGETS", "DATASETS", "add_arguments", "benchmark_models", "load", "
 
 def load(dataset: str, data_home, n_train: int, n_test: int):
     """(X_train, y_train, X_test, y_test): the first images of each split of ``dataset``."""
-    from skdeepsparse.datasets import load_fashion_mnist, load_mnist
+    from skdeepsparse.datasets import load_dataset
 
-    loader = {"mnist": load_mnist, "fashion_mnist": load_fashion_mnist}[dataset]
-    train = loader("train", data_home=data_home, n_samples=n_train)
-    test = loader("test", data_home=data_home, n_samples=n_test)
+    train = load_dataset(dataset, "train", data_home=data_home, n_samples=n_train)
+    test = load_dataset(dataset, "test", data_home=data_home, n_samples=n_test)
     return train.data, train.target, test.data, test.target
 
 
