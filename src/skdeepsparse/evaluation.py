@@ -86,12 +86,17 @@ def linear_probe(
     y_train, y_test : array-like of shape (n_samples,)
         Labels.
     n_per_class : sequence of int, default=(1, 5, 10, 100)
+        Labelled training samples per class (``k``); every class of
+        ``y_train`` needs at least ``max(n_per_class)`` samples.
     n_seeds : int, default=5
+        Random draws of the labelled samples per ``k``.
     random_state : int, default=0
-        Seed of the first draw; draw ``s`` uses ``random_state + s``.
+        Seed of the first draw; draw ``s`` uses ``random_state + s``, so two
+        calls with the same seed draw the same samples (paired comparisons).
     C : float, default=1.0
         Inverse L2 strength of the logistic regression.
     max_iter : int, default=2000
+        Iterations of the logistic regression's solver.
     standardize : bool, default=True
         Put a ``StandardScaler`` (fitted on the ``k`` labelled samples per class)
         before the logistic regression. False fits the features as given; scale
@@ -127,7 +132,31 @@ def linear_probe(
 def low_data_probe(transformer, X_train, y_train, X_test, y_test, **kwargs) -> dict[int, dict]:
     """:func:`linear_probe` on the codes of a fitted ``transformer``.
 
-    ``transformer=None`` probes the raw features (the pixel baseline).
+    The probe of one model; :func:`evaluate` runs it for several estimators at
+    once, fits them, and returns a table.
+
+    Parameters
+    ----------
+    transformer : fitted transformer or None
+        Its ``transform`` gives the codes; ``None`` probes the raw features
+        (the pixel baseline).
+    X_train, y_train : array-like
+        The pool the labelled samples are drawn from, and its labels.
+    X_test, y_test : array-like
+        The test set, scored whole.
+    **kwargs
+        Passed to :func:`linear_probe`: ``n_per_class`` (labelled samples per
+        class, default ``(1, 5, 10, 100)``), ``n_seeds`` (draws, default 5;
+        draw ``s`` uses the seed ``random_state + s``), ``random_state``,
+        ``C``, ``max_iter`` and ``standardize`` (a ``StandardScaler`` fitted
+        on the labelled samples before the logistic regression, default
+        True).
+
+    Returns
+    -------
+    dict
+        ``{k: {"mean": float, "std": float, "scores": list}}``, the accuracy
+        on the test set per ``k`` (``std`` with ``ddof=0``).
     """
     if transformer is None:
         return linear_probe(X_train, y_train, X_test, y_test, **kwargs)
