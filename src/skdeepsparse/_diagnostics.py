@@ -32,12 +32,13 @@ _ADVICE = {
     "ThresholdedVAE": (
         "the KL term or the threshold outweighs the reconstruction, or the learning "
         "rate schedule decayed before the codes formed",
-        (("kl_weight", "lower"), ("target_sparsity", "raise"), ("optimizer", "try 'adam' for"),
-         ("max_epochs", "raise"))),
+        (("kl_weight", "lower"), ("target_density", "raise"), ("target_sparsity", "raise"),
+         ("optimizer", "set 'adam' as"), ("max_epochs", "raise"))),
     "SVAETransformer": (
         "posterior collapse: the KL term pulls unused latents onto the prior",
-        (("kl_weight", "lower"), ("normalize_decoder", "set True"),
-         ("likelihood_std", "lower"), ("max_epochs", "raise"))),
+        (("kl_weight", "lower"), ("decoder_norm", "set 1.0 as"),
+         ("normalize_decoder", "set True as"), ("likelihood_std", "lower"),
+         ("max_epochs", "raise"))),
     "SpikeSlabGenerator": (
         "the prior outweighs the likelihood (codes shrink to the spike) or inference "
         "is too short to move the codes",
