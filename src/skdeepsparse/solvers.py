@@ -459,9 +459,16 @@ def lasso_gram(
     ``n x m x m`` inverses per pass; a sample needs about ``|support| / n_add``
     passes. Adding more atoms per pass was measured slower (more sign flips).
 
-    Each pass strictly decreases every running sample's objective, so the
-    method terminates; the returned codes are the exact Lasso solution up to
-    the tolerance (in practice to rounding). The small per-sample matrices are
+    Each pass strictly decreases every running sample's objective. A sample
+    on which a pass does not (an atom that must join lies in the span of the
+    support, as on overcomplete dictionaries with a small ``alpha``:
+    feature-sign cannot swap it in) leaves the active set and is solved again
+    by the homotopy, from zero, on CPU; so are the rows its float32 check
+    passed but a final float64 check does not. Every row is thus certified
+    (duality gap <= ``tol * primal`` in float64) unless ``max_iter`` ran out
+    in both solvers; ``lasso_gram`` returns such rows as they stand, without a
+    warning (:func:`skdeepsparse.sparse_encode` counts them in a
+    ``ConvergenceWarning``). The small per-sample matrices are
     kept in float64 whatever the input dtype (coherent atoms give
     ill-conditioned ``G_SS``); the check's GEMM runs in the input dtype, or in
     float32 for float64 input when ``tol >= 1e-5`` (the gap is still assembled
@@ -491,7 +498,8 @@ def lasso_gram(
         Lasso homotopy (LARS-Lasso) compiled per sample with numba, CPU only
         and from zero (``init`` must be None), each sample's result certified
         by its duality gap; samples it does not certify to ``tol`` continue in
-        the active-set solver from its codes. ``"auto"``: the homotopy on CPU
+        the active-set solver from its codes (and the active set's stalled
+        samples go to the homotopy, see above). ``"auto"``: the homotopy on CPU
         without ``init`` (where it is several times faster), the active-set
         solver otherwise (GPU, warm starts).
 
