@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.pipeline import make_pipeline
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skdeepsparse.datasets import load_natural_image_patches
@@ -23,22 +24,34 @@ from skdeepsparse.preprocessing import (
 # LocalContrastNormalizer is not in this list: it needs rows that are images of
 # a declared shape, while the checks feed arbitrary widths (1..10 features). It is
 # tested directly below (determinism per sample, pickling, pipeline, dtypes).
-# ImagePatches and OlshausenWhitening take sets of images (3-D input), tagged as
-# such, so sklearn runs only its generic checks on them (as for PatchExtractor).
 CHECKED = [
     ZCAWhitening(),
     ZCAWhitening(epsilon=0.0, center=False),
     PatchNormalizer("global"),
     PatchNormalizer("sample"),
     PatchNormalizer("feature", center=False),
-    ImagePatches(4, n_patches=10, random_state=0),
-    OlshausenWhitening(),
 ]
 
 
 @parametrize_with_checks(CHECKED)
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+# ImagePatches and OlshausenWhitening take sets of images (3-D input), tagged as
+# such. scikit-learn's suite would run only its cloning check on them and warn that
+# it skips the rest (SkipTestWarning), so its API checks that need no data run here.
+IMAGE_SET_ESTIMATORS = [ImagePatches(4, n_patches=10, random_state=0), OlshausenWhitening()]
+API_CHECKS = [name for name in (
+    "check_estimator_cloneable", "check_estimator_repr", "check_no_attributes_set_in_init",
+    "check_get_params_invariance", "check_set_params", "check_parameters_default_constructible",
+) if hasattr(estimator_checks, name)]  # the oldest supported scikit-learn lacks some
+
+
+@pytest.mark.parametrize("check", API_CHECKS)
+@pytest.mark.parametrize("estimator", IMAGE_SET_ESTIMATORS, ids=lambda e: type(e).__name__)
+def test_image_set_estimators_api(estimator, check):
+    getattr(estimator_checks, check)(type(estimator).__name__, estimator)
 
 
 # ---------------------------------------------------------------- patches
