@@ -242,6 +242,8 @@ def _resolve_threads(setting, current: int, cap: int | None = None) -> int:
     if setting is None:
         return current
     if setting == _AUTO:
+        if current <= 1:
+            return current  # nothing to lower: no need to measure the load
         target = current
         free = _available_cores()
         if free is not None:
