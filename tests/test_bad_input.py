@@ -308,7 +308,8 @@ def _sparse_encode_cases():
                           lambda big=big, dtype=dtype: enc((_data() * big).astype(dtype),
                                                            D.astype(dtype)),
                           _SCALE_WORDS, _LENIENT))
-    for param, value in (("alpha", -1.0), ("alpha", "x"), ("max_iter", 0), ("max_iter", True),
+    # max_iter=0 is valid, as in scikit-learn's sparse_encode (issue 27).
+    for param, value in (("alpha", -1.0), ("alpha", "x"), ("max_iter", -1), ("max_iter", True),
                          ("tol", -1.0), ("device", "meta"), ("device", "tpu"),
                          ("batch_size", 0), ("batch_size", True), ("positive", "yes")):
         cases.append(Case(f"sparse_encode-param-{param}={value!r}",

@@ -134,9 +134,6 @@ class ToySparseAutoencoder(BaseSparseEstimator):
         return nn.ModuleDict({"encoder": nn.Linear(n_features, self.n_components),
                               "decoder": nn.Linear(self.n_components, n_features)})
 
-    def _make_optimizers(self):
-        return [self._optimizer_for(self.module_.parameters())]
-
     def _encode(self, Xs):
         H = self.module_["encoder"](Xs)
         return torch.relu(H) if self.transform_mode == "relu" else H
@@ -561,3 +558,68 @@ def test_spike_slab_sigmoid_needs_unit_range(digits):
                                digits[0] * 16.0)
     assert len(messages) == 1 and "needs data in [0, 1]" in messages[0], messages
     assert "output_activation='sigmoid'" in messages[0]
+
+
+# ------------------------------------------------------------ optimizer groups
+GROUPED = [name for name in registry.ESTIMATORS
+           if "decoder" in registry.ESTIMATORS[name].cls._optimizer_groups]
+
+
+def _group_tensors(est, group):
+    out = []
+    for item in est._parameter_groups()[group]:
+        out.extend(item["params"] if isinstance(item, dict) else [item])
+    return [t.detach().clone() for t in out]
+
+
+@pytest.mark.parametrize("name", GROUPED)
+def test_decoder_weight_decay_means_the_same_in_every_model(name, digits):
+    """torch's convention in every model: ``decoder_weight_decay`` adds
+    ``decoder_weight_decay * theta`` to the gradient of each decoder weight, so one
+    SGD step from ``theta0`` moves it by ``-lr * decoder_weight_decay * theta0``
+    more than the same step without it (derivation: d/dtheta of wd/2 ||theta||^2)."""
+    X = digits[0].astype(np.float64)
+    lr, wd = 0.1, 0.05
+    params = make(name).get_params()
+    fixed = dict(decoder_optimizer="sgd", decoder_momentum=0.0, decoder_learning_rate=lr,
+                 decoder_lr_schedule="constant", batch_size=len(X), validation_fraction=0.0,
+                 max_epochs=1, shuffle=False)
+    fixed.update({k: v for k, v in (("decoder_step_cap", False), ("decoder_norm", None))
+                  if k in params})
+    est = make(name, **fixed).fit(X)
+    theta0 = _group_tensors(est, "decoder")
+    assert theta0, "the model declares a decoder group but trains nothing in it"
+    with_wd = pickle.loads(pickle.dumps(est)).set_params(decoder_weight_decay=wd,
+                                                          warm_start=True)
+    without = pickle.loads(pickle.dumps(est)).set_params(decoder_weight_decay=0.0,
+                                                          warm_start=True)
+    a = _group_tensors(with_wd.fit(X), "decoder")
+    b = _group_tensors(without.fit(X), "decoder")
+    for t0, ta, tb in zip(theta0, a, b, strict=True):
+        torch.testing.assert_close(ta - tb, -lr * wd * t0, rtol=1e-6, atol=1e-9)
+
+
+def test_group_parameters_route_by_one_rule(digits):
+    """``<group>_<name>`` sets the group's value; None takes the main group's."""
+    from skdeepsparse import VarianceRegDictionaryLearner
+
+    X = digits[0]
+    common = dict(n_components=4, max_epochs=1, inference_steps=5, device="cpu",
+                  random_state=0)
+    est = VarianceRegDictionaryLearner(optimizer="sgd", momentum=0.5, decoder_learning_rate=0.02,
+                                       decoder_lr_schedule=None, **common).fit(X)
+    main, dec = est._optimizer("main"), est._optimizer("decoder")
+    assert isinstance(dec, torch.optim.SGD)  # decoder_optimizer=None: the main one's
+    assert dec.defaults["momentum"] == 0.5 and dec.defaults["lr"] == 0.02
+    assert main.defaults["lr"] == est.learning_rate
+    assert est.history_[0]["decoder_lr"] == pytest.approx(0.02)
+    est2 = VarianceRegDictionaryLearner(optimizer="sgd", decoder_optimizer="adam",
+                                        decoder_adam_betas=(0.5, 0.9), **common).fit(X)
+    assert isinstance(est2._optimizer("decoder"), torch.optim.Adam)
+    assert est2._optimizer("decoder").defaults["betas"] == (0.5, 0.9)
+    assert isinstance(est2._optimizer("main"), torch.optim.SGD)
+    # A changed group parameter rebuilds that group's optimizer, never refuses.
+    est2.set_params(decoder_optimizer="sgd").partial_fit(X)
+    assert isinstance(est2._optimizer("decoder"), torch.optim.SGD)
+    with pytest.raises(ValueError, match="decoder_adam_betas"):
+        VarianceRegDictionaryLearner(decoder_adam_betas=(1.5, 0.9), **common).fit(X)

@@ -486,7 +486,7 @@ def _set_decoder_lr(est, lr):
 
 def test_dictionary_sgd_step_matches_formula(digits):
     est = _dictionary_model(digits[0][:200], sample_method="avg", decoder_step_cap=False,
-                            decoder_weight_decay=1e-3)
+                            decoder_weight_decay=2e-3)  # rho = 1e-3
     assert isinstance(est._optimizers[1], torch.optim.SGD)
     g = torch.Generator().manual_seed(0)
     Phi0 = est.module_.decoder.weight.detach().clone()
@@ -502,7 +502,7 @@ def test_dictionary_sgd_step_matches_formula(digits):
 
 def test_capped_dictionary_step_is_a_step_of_one_over_L(digits):
     """The cap scales the gradient by 1/(lr L): with plain SGD, a step of exactly 1/L."""
-    est = _dictionary_model(digits[0][:200], decoder_weight_decay=1e-3)
+    est = _dictionary_model(digits[0][:200], decoder_weight_decay=2e-3)  # rho = 1e-3
     g = torch.Generator().manual_seed(0)
     Phi0 = est.module_.decoder.weight.detach().clone()
     Y = torch.randn(10, 64, generator=g)

@@ -32,8 +32,16 @@ from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import _thread_limit
-from ._sklearn_compat import Interval, StrOptions
-from .exceptions import TrainingDivergedError
+from ._optim import (
+    MAIN,
+    SHARED_CONSTRAINTS,
+    OptimizerSet,
+    optimizer_param_names,
+    param_name,
+    resolve_settings,
+)
+from ._sklearn_compat import Interval
+from .exceptions import FitInterruptedWarning, TrainingDivergedError
 
 __all__ = ["BaseSparseEstimator", "resolve_device"]
 
@@ -53,11 +61,6 @@ _TRANSFORM_CHUNK = 4096
 
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
-# Parameters of the optimizers and schedules: changing one after fit rebuilds them.
-_OPTIMIZER_PARAMS = frozenset({
-    "optimizer", "learning_rate", "momentum", "adam_betas", "weight_decay",
-    "lr_schedule", "lr_decay", "lr_decay_every", "warmup_fraction",
-})
 # Parameters of the training loop, read afresh by every call.
 _LOOP_PARAMS = frozenset({
     "batch_size", "max_epochs", "validation_fraction", "n_iter_no_change", "tol",
@@ -137,14 +140,18 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         built on the CPU under a seeded, forked global RNG so that PyTorch's
         default initialisers are reproducible without touching the user's
         global seed, then moved to ``device_`` and the data's dtype.
-    ``_make_optimizers()``
-        Return the optimizers over ``self.module_``'s parameters; the first is
-        the main one (built with :meth:`_optimizer_for`), which the shared
-        ``lr_schedule`` drives. ``_make_schedulers(optimizers)`` may add
-        per-epoch schedulers of the others (e.g. a decoder's decay).
+    ``_parameter_groups()``
+        Optional: the parameters of each optimizer group, ``{"main": [...],
+        "decoder": [...]}`` (default: every parameter in ``"main"``). A model
+        with groups besides the main one names them in ``_optimizer_groups``;
+        the core builds, schedules, snapshots and rebuilds every group's
+        optimizer, each set by the routing rule of :mod:`skdeepsparse._optim`
+        (``<group>_<shared name>``; ``None``: the main group's value).
+        ``self._optimizer(name)`` is a group's optimizer.
     ``_train_step(X)``
         One update on the mini-batch tensor ``X``: compute the loss, call
-        ``backward`` and step the optimizers; return a dict of 0-d tensors (or
+        ``backward`` and step the optimizers (the core steps their schedules);
+        return a dict of 0-d tensors (or
         floats) that includes ``"loss"``. Values are averaged per epoch into
         ``history_`` and checked for NaN/Inf. The core steps the schedulers.
     ``_transform_batch(X)``, ``_inverse_transform_batch(Z)``
@@ -180,15 +187,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     """
 
     _parameter_constraints: dict = {
-        "optimizer": [StrOptions({"auto", "adam", "sgd"})],
-        "learning_rate": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "momentum": [Interval(Real, 0, 1, closed="left")],
-        "adam_betas": [tuple, list],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "lr_schedule": [StrOptions({"constant", "step", "one_cycle"})],
-        "lr_decay": [Interval(Real, 0, 1, closed="right")],
-        "lr_decay_every": [Interval(Integral, 1, None, closed="left")],
-        "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
+        **SHARED_CONSTRAINTS,
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -205,6 +204,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     # the CPU and back.  Subclasses extend this when they keep extra tensors.
     _torch_attributes: tuple[str, ...] = ("module_",)
     _free_params: frozenset = frozenset()
+    # Named optimizer groups besides the main one (see skdeepsparse._optim).
+    _optimizer_groups: tuple[str, ...] = ()
     _extra_optimizer_params: frozenset = frozenset()
     _default_optimizer = "adam"
     _default_learning_rate = 1e-3
@@ -217,10 +218,6 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     @abstractmethod
     def _build_module(self, n_features: int) -> torch.nn.Module:
         """Return a new module for ``n_features`` input features."""
-
-    @abstractmethod
-    def _make_optimizers(self) -> list[torch.optim.Optimizer]:
-        """Return the optimizers over ``self.module_``; the first is the main one."""
 
     @abstractmethod
     def _train_step(self, X: torch.Tensor) -> dict[str, Any]:
@@ -243,9 +240,22 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """Number of code dimensions (used by ``get_feature_names_out``)."""
         return self.n_components
 
-    def _make_schedulers(self, optimizers) -> list:
-        """Per-epoch schedulers of optimizers other than the main one."""
-        return []
+    def _parameter_groups(self) -> dict:
+        """The parameters of each optimizer group: ``{"main": ..., "decoder": ...}``.
+
+        Each value is an iterable of tensors or of torch param-group dicts (which
+        may set their own ``weight_decay``). A group of ``_optimizer_groups`` may
+        be left out (the model has no such part in this configuration).
+        """
+        return {MAIN: list(self.module_.parameters())}
+
+    def _auto_setting(self, group: str, name: str, optimizer: str | None):
+        """The value of ``"auto"`` for ``name`` (``"optimizer"`` or
+        ``"learning_rate"``, then with the group's ``optimizer``) of ``group``."""
+        if group == MAIN:
+            return self._default_optimizer if name == "optimizer" else self._default_learning_rate
+        raise ValueError(f"{type(self).__name__}: {param_name(group, name)}='auto' has no "
+                         "meaning for this model.")
 
     def _validation_loss(self, X: torch.Tensor) -> torch.Tensor:
         """Per-sample validation loss; lower is better."""
@@ -443,7 +453,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """Validate the parameters where they are read after ``fit``."""
         check_is_fitted(self)
         self._validate_params()
-        changed = self._changed_params() - _OPTIMIZER_PARAMS - self._extra_optimizer_params
+        changed = self._changed_params() - self._optimizer_params
         if changed:
             raise ValueError(self._changed_message(changed, "using the fitted model"))
 
@@ -472,14 +482,18 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                     f"The '{name}' parameter of {type(self).__name__} must be a number or "
                     f"one of its documented values, not the boolean {value!r}."
                 )
-        betas = tuple(self.adam_betas)
-        if len(betas) != 2 or not all(
-            isinstance(b, Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas
-        ):
-            raise ValueError(
-                f"The 'adam_betas' parameter of {type(self).__name__} must be two floats "
-                f"in [0, 1); got {self.adam_betas!r}."
-            )
+        for group in (MAIN, *self._optimizer_groups):
+            name = param_name(group, "adam_betas")
+            betas = getattr(self, name, None)
+            if betas is None and group != MAIN:
+                continue
+            if len(tuple(betas)) != 2 or not all(
+                isinstance(b, Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas
+            ):
+                raise ValueError(
+                    f"The '{name}' parameter of {type(self).__name__} must be two floats "
+                    f"in [0, 1); got {betas!r}."
+                )
         if self.batch_size < self._min_batch_size:
             raise ValueError(
                 f"The 'batch_size' parameter of {type(self).__name__} must be >= "
@@ -575,7 +589,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _prepare_continuation(self) -> None:
         """Before a warm ``fit`` or a ``partial_fit`` on a fitted model."""
         changed = self._changed_params()
-        opt_changed = changed & (_OPTIMIZER_PARAMS | self._extra_optimizer_params)
+        opt_changed = changed & self._optimizer_params
         if changed - opt_changed:
             raise ValueError(self._changed_message(changed - opt_changed, "continuing training"))
         if opt_changed:
@@ -649,6 +663,11 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     # ------------------------------------------------------------ optimizers
     @property
+    def _optimizer_params(self) -> frozenset:
+        """Parameters whose change after ``fit`` rebuilds the optimizers."""
+        return optimizer_param_names(self._optimizer_groups) | self._extra_optimizer_params
+
+    @property
     def _optimizer_kind(self) -> str:
         return self._default_optimizer if self.optimizer == "auto" else self.optimizer
 
@@ -658,24 +677,22 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             return float(self._default_learning_rate)
         return float(self.learning_rate)
 
-    def _optimizer_for(self, params) -> torch.optim.Optimizer:
-        """The main optimizer, built from the shared optimizer parameters."""
-        if self._optimizer_kind == "sgd":
-            return torch.optim.SGD(params, lr=self._learning_rate, momentum=self.momentum,
-                                   nesterov=self.momentum > 0, weight_decay=self.weight_decay)
-        return torch.optim.Adam(params, lr=self._learning_rate,
-                                betas=tuple(self.adam_betas), weight_decay=self.weight_decay)
+    @property
+    def _optimizers(self) -> list[torch.optim.Optimizer] | None:
+        """The optimizers, main group first (``self._optimizer(name)`` by group)."""
+        optim = getattr(self, "_optim", None)
+        return None if optim is None else optim.optimizers
+
+    def _optimizer(self, group: str) -> torch.optim.Optimizer:
+        """The optimizer of ``group`` (``"main"`` or a name of ``_optimizer_groups``)."""
+        return self._optim[group]
 
     def _build_optimizers(self) -> None:
-        self._optimizers = self._make_optimizers()
-        self._schedulers = self._make_schedulers(self._optimizers)
-        if self.lr_schedule == "step":
-            self._schedulers.insert(0, torch.optim.lr_scheduler.StepLR(
-                self._optimizers[0], step_size=self.lr_decay_every, gamma=self.lr_decay))
-        self._step_scheduler = None
+        groups = self._parameter_groups()
+        self._optim = OptimizerSet(groups, {g: resolve_settings(self, g) for g in groups})
         self._built_params = {**self._built_params, **{
             k: copy.deepcopy(v) for k, v in self.get_params(deep=False).items()
-            if k in _OPTIMIZER_PARAMS or k in self._extra_optimizer_params}}
+            if k in self._optimizer_params}}
 
     def _ensure_optimizers(self) -> None:
         """Rebuild optimizers after unpickling, restoring their saved state.
@@ -683,36 +700,13 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         The saved state is deep-copied in: the live optimizer must never share
         tensors with it, or a failed step would write into the saved copy.
         """
-        if getattr(self, "_optimizers", None) is not None:
+        if getattr(self, "_optim", None) is not None:
             return
         self._build_optimizers()
         states = getattr(self, "_optimizer_states", None)
         if states:
-            for opt, state in zip(self._optimizers, states["optimizers"], strict=True):
-                opt.load_state_dict(copy.deepcopy(state))
-            for sch, state in zip(self._schedulers, states["schedulers"], strict=True):
-                sch.load_state_dict(copy.deepcopy(state))
+            self._optim.load_state_dict(states)
         self._optimizer_states = None
-
-    def _start_one_cycle(self, total_steps: int, partial: bool) -> None:
-        """The per-call one-cycle schedule (constant peak rate for partial_fit)."""
-        self._step_scheduler = None
-        if self.lr_schedule != "one_cycle":
-            return
-        opt = self._optimizers[0]
-        for group in opt.param_groups:
-            group["lr"] = self._learning_rate
-        if not partial:
-            self._step_scheduler = torch.optim.lr_scheduler.OneCycleLR(
-                opt, max_lr=self._learning_rate, total_steps=max(total_steps, 1),
-                pct_start=self.warmup_fraction, anneal_strategy="cos", div_factor=25.0,
-                final_div_factor=1e4, cycle_momentum=False)
-
-    def _optimizer_state(self) -> dict:
-        return {
-            "optimizers": [_to_cpu(o.state_dict()) for o in self._optimizers],
-            "schedulers": [copy.deepcopy(s.state_dict()) for s in self._schedulers],
-        }
 
     # ---------------------------------------------------------- the loop
     def _initialize(self, X: np.ndarray) -> None:
@@ -773,7 +767,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self._ensure_optimizers()
         train_idx, val_idx = self._split(X.shape[0], use_validation)
         steps_per_epoch = max(1, math.ceil(len(train_idx) / self.batch_size))
-        self._start_one_cycle(n_epochs * steps_per_epoch, partial)
+        optim = self._optim
+        optim.start(n_epochs * steps_per_epoch, partial)
+        self.interrupted_ = False
         self._prepare_training(X, partial)
         X_val = X[val_idx] if val_idx is not None else None
         name = type(self).__name__
@@ -803,8 +799,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 for b in batches:
                     self._batch_rows = b
                     stats = self._train_step(self._to_tensor(X[b]))
-                    if self._step_scheduler is not None:
-                        self._step_scheduler.step()
+                    optim.step_batch()
                     self.n_steps_ += 1
                     for k, v in stats.items():
                         v = v.detach() if isinstance(v, torch.Tensor) else v
@@ -813,7 +808,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                         batch_bar.update(1)
                 # One host sync per epoch: values stay on the device until here.
                 record = {k: float(v) / len(batches) for k, v in sums.items()}
-                record["lr"] = float(self._optimizers[0].param_groups[0]["lr"])
+                record.update(optim.learning_rates())
                 epoch = self.n_iter_
                 self._check_finite(record, epoch)
                 if X_val is not None:
@@ -825,8 +820,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                         )
                 record["epoch"] = epoch
                 record["time"] = time.perf_counter() - t0
-                for sch in self._schedulers:
-                    sch.step()
+                optim.step_epoch()
                 self._on_epoch_end(epoch)
                 self.n_iter_ += 1
                 completed += 1
@@ -868,14 +862,16 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             else:
                 self.module_.load_state_dict(last_state)
                 kept = f"the last completed epoch ({self.n_iter_ - 1})"
+            self.interrupted_ = True
             warnings.warn(
-                f"{type(self).__name__}.fit interrupted; keeping {kept}.",
-                UserWarning,
+                f"{type(self).__name__}.{'partial_fit' if partial else 'fit'} interrupted; "
+                f"keeping {kept}.",
+                FitInterruptedWarning,
                 stacklevel=3,
             )
         finally:
             self._batch_rows = None
-            self._step_scheduler = None
+            optim.stop()
             self.module_.eval()
             for b in (bar, batch_bar):
                 if b is not None:
@@ -914,11 +910,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def __getstate__(self):
         # BaseEstimator may hand back the live __dict__: never mutate the estimator.
         state = dict(super().__getstate__())
-        if state.get("_optimizers") is not None:
-            state["_optimizer_states"] = self._optimizer_state()
-        state["_optimizers"] = None
-        state["_schedulers"] = None
-        state["_step_scheduler"] = None
+        if state.get("_optim") is not None:
+            state["_optimizer_states"] = self._optim.state_dict(to_cpu=True)
+        state["_optim"] = None
         gen = state.pop("_generator", None)
         if gen is not None:
             state["_generator_state"] = gen.get_state()
@@ -959,16 +953,6 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
                 self._generator.manual_seed(int(gen_state.sum()))
 
 
-def _to_cpu(obj):
-    if isinstance(obj, torch.Tensor):
-        return obj.detach().to("cpu").clone()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_to_cpu(v) for v in obj)
-    return copy.deepcopy(obj)
-
-
 class _FitTransaction:
     """Restore the estimator as it was if ``fit``/``partial_fit`` fails.
 
@@ -987,11 +971,8 @@ class _FitTransaction:
         self.opt_states = None
         if est.__sklearn_is_fitted__():
             self.module_state = est._state_snapshot()
-            if getattr(est, "_optimizers", None) is not None:
-                self.opt_states = (
-                    [copy.deepcopy(o.state_dict()) for o in est._optimizers],
-                    [copy.deepcopy(s.state_dict()) for s in est._schedulers],
-                )
+            if getattr(est, "_optim", None) is not None:
+                self.opt_states = est._optim.state_dict()
             self.gen_state = est._generator.get_state()
             self.rng_state = est._rng.get_state()
             self.history_len = len(est.history_)
@@ -1007,11 +988,7 @@ class _FitTransaction:
             est.module_.load_state_dict(self.module_state)
             est.module_.eval()
             if self.opt_states is not None:
-                opts, schs = self.opt_states
-                for o, s in zip(est._optimizers, opts, strict=True):
-                    o.load_state_dict(s)
-                for o, s in zip(est._schedulers, schs, strict=True):
-                    o.load_state_dict(s)
+                est._optim.load_state_dict(self.opt_states)
             est._generator.set_state(self.gen_state)
             est._rng.set_state(self.rng_state)
             del est.history_[self.history_len:]

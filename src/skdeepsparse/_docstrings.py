@@ -19,7 +19,9 @@ optimizer : {"auto", "adam", "sgd"}, default=%(optimizer)r
     adam_betas : tuple of float, default=%(adam_betas)r
         Adam's betas.
     weight_decay : float, default=0.0
-        Coupled L2 weight decay of the optimizer.
+        Coupled L2 weight decay of the optimizer (torch's convention: it adds
+        ``weight_decay * theta`` to the gradient of every parameter ``theta``,
+        the penalty ``weight_decay / 2 * ||theta||^2``).
     lr_schedule : {"constant", "step", "one_cycle"}, default=%(lr_schedule)r
         Schedule of ``learning_rate`` (a :mod:`torch.optim.lr_scheduler`
         stepped by the estimator). ``"step"``: multiply by ``lr_decay`` every
@@ -81,15 +83,50 @@ _DEFAULTS = {
 }
 
 
-def fill_doc(**defaults):
+# The types of the group parameters ``<group>_<name>`` (see skdeepsparse._optim).
+_GROUP_TYPES = {
+    "optimizer": '{"auto", "adam", "sgd"} or None', "learning_rate": 'float, "auto" or None',
+    "momentum": "float or None", "adam_betas": "tuple of float or None",
+    "weight_decay": "float or None", "lr_schedule": '{"constant", "step", "one_cycle"} or None',
+    "lr_decay": "float in (0, 1] or None", "lr_decay_every": "int or None",
+    "warmup_fraction": "float in [0, 1) or None",
+}
+
+
+def _group_block(group: str, what: str, defaults: dict, notes: dict) -> str:
+    """The docs of the parameters ``<group>_<shared name>`` of one optimizer group."""
+    out = []
+    for i, (name, kind) in enumerate(_GROUP_TYPES.items()):
+        default = defaults.get(name)
+        text = notes.get(name, f"``{name}`` of the {group} group.")
+        if i == 0:
+            text = (f"{text} The {group} group ({what}) has an optimizer of its own; a "
+                    f"parameter ``{group}_<name>`` sets that group's value of the shared "
+                    f"``<name>`` (same meaning, same values), and ``None`` takes the value "
+                    f"of ``<name>``.")
+        out.append(f"{group}_{name} : {kind}, default={default!r}\n        {text}")
+    return "\n    ".join(out)
+
+
+def fill_doc(groups: dict | None = None, **defaults):
     """Class decorator: put the shared parameter docs, with this model's defaults,
-    where the docstring says ``%(training_parameters)s``."""
+    where the docstring says ``%(training_parameters)s``.
+
+    ``groups`` maps an optimizer group's name to ``(what, defaults, notes)``: a few
+    words on what it trains, the defaults of its ``<group>_*`` parameters and
+    model-specific notes by shared name; its block goes where the docstring says
+    ``%(<group>_group_parameters)s``.
+    """
 
     values = {**_DEFAULTS, **defaults}
 
     def decorate(cls):
         block = (_OPTIMIZER % values) + "\n    " + (_LOOP % values)
-        cls.__doc__ = cls.__doc__.replace("%(training_parameters)s", block)
+        doc = cls.__doc__.replace("%(training_parameters)s", block)
+        for group, (what, group_defaults, notes) in (groups or {}).items():
+            doc = doc.replace(f"%({group}_group_parameters)s",
+                              _group_block(group, what, group_defaults, notes))
+        cls.__doc__ = doc
         return cls
 
     return decorate

@@ -1,6 +1,6 @@
-"""Exceptions raised by skdeepsparse."""
+"""Exceptions and warnings raised by skdeepsparse."""
 
-__all__ = ["TrainingDivergedError"]
+__all__ = ["FitInterruptedWarning", "TrainingDivergedError"]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -8,4 +8,16 @@ class TrainingDivergedError(FloatingPointError):
 
     The estimator that raised it keeps the state it had before the call to
     ``fit`` or ``partial_fit`` (or stays unfitted).
+    """
+
+
+class FitInterruptedWarning(UserWarning):
+    """``fit`` or ``partial_fit`` was interrupted (Ctrl-C) after an epoch.
+
+    The estimator keeps the last completed epoch (or, with a validation split,
+    the epoch with the best validation loss) and sets ``interrupted_ = True``,
+    so a caller that must not use a truncated model (a command line, a
+    benchmark cache) can tell. An interrupt before the first completed epoch
+    is not caught: ``KeyboardInterrupt`` propagates and the estimator is left
+    as it was before the call.
     """

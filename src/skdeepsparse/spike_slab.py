@@ -459,9 +459,6 @@ class SpikeSlabGenerator(BaseSparseEstimator):
                 norms = torch.linalg.vector_norm(W, dim=0, keepdim=True)
                 W.mul_(r / norms.clamp_min(1e-12))
 
-    def _make_optimizers(self):
-        return [self._optimizer_for(self.module_.parameters())]
-
     @property
     def _transform_alpha(self) -> float:
         return float(self.alpha_final if self.transform_alpha is None else self.transform_alpha)

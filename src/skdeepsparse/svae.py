@@ -423,9 +423,6 @@ class SVAETransformer(BaseSparseEstimator):
             normalize_columns_(module.dictionary.data)
         return module
 
-    def _make_optimizers(self):
-        return [self._optimizer_for(self.module_.parameters())]
-
     # ------------------------------------------------------ fitted attributes
     @property
     def components_(self) -> np.ndarray:

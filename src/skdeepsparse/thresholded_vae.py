@@ -15,6 +15,7 @@ from torch.distributions import Bernoulli, Gamma, Laplace, Normal, kl_divergence
 from ._base import BaseSparseEstimator
 from ._config import _thread_limit
 from ._docstrings import fill_doc
+from ._optim import group_constraints
 from ._random import hashed_normal, hashed_uniform, row_seeds, rsample_on_generator
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_image_shape, check_layer_sizes, image_shape3
@@ -86,7 +87,21 @@ class _TVAEModule(nn.Module):
 
 
 @fill_doc(optimizer="auto", learning_rate="auto", adam_betas=(0.5, 0.999),
-          lr_schedule="one_cycle", batch_size=100, max_epochs=300)
+          lr_schedule="one_cycle", batch_size=100, max_epochs=300, groups={"decoder": (
+              "the linear dictionary ``Phi``, stepped on its hand-set gradient; the main "
+              "group trains the rest. Unused with another decoder, which the main group "
+              "trains",
+              dict(optimizer="sgd", learning_rate="auto", momentum=0.0,
+                   adam_betas=(0.9, 0.999), weight_decay=2e-4, lr_schedule="step",
+                   lr_decay=0.99, lr_decay_every=1),
+              dict(optimizer="Optimizer of the dictionary (plain SGD is the reference's; "
+                             "``\"auto\"`` is SGD).",
+                   learning_rate="``\"auto\"``: 0.5 (SGD, the reference) or 1e-3 (Adam).",
+                   weight_decay="Weight decay of the dictionary: the reference's Frobenius "
+                                "penalty ``rho ||Phi||^2`` is ``decoder_weight_decay = "
+                                "2 rho`` (its 1e-4 is the default 2e-4).",
+                   lr_decay="The dictionary's ``StepLR`` factor every "
+                            "``decoder_lr_decay_every`` epochs."))})
 class ThresholdedVAE(BaseSparseEstimator):
     """Variational sparse coding with shifted soft-thresholded samples.
 
@@ -158,19 +173,13 @@ class ThresholdedVAE(BaseSparseEstimator):
     noise_warmup : tuple (start, delay, increment) or None, default=None
         Scale the training noise by ``min(1, start + increment max(0, step -
         delay))``; the reference linear runs use ``(0.1, 1500, 2e-4)``.
-    decoder_optimizer : {"sgd", "adam"}, default="sgd"
-        Optimizer of the linear dictionary (plain SGD is the reference's).
-    decoder_learning_rate : float or "auto", default="auto"
-        ``"auto"``: 0.5 (SGD, the reference) or 1e-3 (Adam).
-    decoder_lr_decay, decoder_lr_decay_every : float, int, default=0.99, 1
-        ``StepLR`` of the dictionary's learning rate, every so many epochs.
-    decoder_weight_decay : float, default=1e-4
-        Frobenius regularisation ``rho ||Phi||^2`` of the dictionary.
+    %(decoder_group_parameters)s
     normalize_decoder : bool, default=False
         Rescale the atoms to unit norm after every update.
     decoder_step_cap : bool, default=True
         SGD: cap the step at ``1/L`` (``L``: top eigenvalue of the weighted code
-        second moment, plus ``2 rho``); a fixed step diverges once ``lr L > 2``.
+        second moment, plus ``decoder_weight_decay``); a fixed step diverges
+        once ``lr L > 2``.
     standardize : bool or "auto", default="auto"
         Global scalar mean and std (the scale ``prior_scale`` and ``kl_weight``
         assume); ``"auto"``: True except with ``decoder="conv"``.
@@ -218,10 +227,10 @@ class ThresholdedVAE(BaseSparseEstimator):
 
     _parameter_constraints: dict = {
         **BaseSparseEstimator._parameter_constraints,
-        **dict.fromkeys(("n_components", "n_mc_samples", "n_eval_samples",
-                         "decoder_lr_decay_every"), _POS_INT),
-        **dict.fromkeys(("threshold_kl_weight", "kl_weight", "decoder_weight_decay"), _NON_NEG),
-        **dict.fromkeys(("prior_scale", "decoder_learning_rate"), _POS_OR_AUTO),
+        **group_constraints("decoder"),
+        **dict.fromkeys(("n_components", "n_mc_samples", "n_eval_samples"), _POS_INT),
+        **dict.fromkeys(("threshold_kl_weight", "kl_weight"), _NON_NEG),
+        **dict.fromkeys(("prior_scale",), _POS_OR_AUTO),
         **dict.fromkeys(("decoder_hidden_sizes", "encoder_hidden_sizes", "image_shape",
                          "noise_warmup"), [tuple, list, None]),
         **dict.fromkeys(("encoder_kwargs", "decoder_kwargs"), [dict, None]),
@@ -237,18 +246,15 @@ class ThresholdedVAE(BaseSparseEstimator):
         "kl": [StrOptions({"base", "spike_slab"})],
         "sample_method": [StrOptions({"max", "avg", "iwae"})],
         "gradient_estimator": [StrOptions({"straight", "straight_pure", "subgradient"})],
-        "decoder_optimizer": [StrOptions({"sgd", "adam"})],
-        "decoder_lr_decay": [Interval(Real, 0, 1, closed="right")],
         "standardize": ["boolean", StrOptions({"auto"})],
         "transform_mode": [StrOptions({"soft_threshold", "hard_threshold", "max_elbo", "mean",
                                          "mode", "sample"})],
     }
     _free_params = frozenset({
         "kl_weight", "threshold_kl_weight", "n_mc_samples", "sample_method",
-        "gradient_estimator", "noise_warmup", "decoder_weight_decay", "normalize_decoder",
+        "gradient_estimator", "noise_warmup", "normalize_decoder",
         "decoder_step_cap", "transform_mode", "n_eval_samples"})
-    _extra_optimizer_params = frozenset({
-        "decoder_optimizer", "decoder_learning_rate", "decoder_lr_decay", "decoder_lr_decay_every"})
+    _optimizer_groups = ("decoder",)
     _min_batch_reason = "BatchNorm in the conv encoder/decoder needs two rows"
 
     def __init__(
@@ -259,7 +265,9 @@ class ThresholdedVAE(BaseSparseEstimator):
         threshold_prior_shape=3.0, threshold_kl_weight=0.1, kl="base", kl_weight=0.01,
         n_mc_samples=20, sample_method="max", gradient_estimator="straight",
         noise_warmup=None, decoder_optimizer="sgd", decoder_learning_rate="auto",
-        decoder_lr_decay=0.99, decoder_lr_decay_every=1, decoder_weight_decay=1e-4,
+        decoder_momentum=0.0, decoder_adam_betas=(0.9, 0.999), decoder_weight_decay=2e-4,
+        decoder_lr_schedule="step", decoder_lr_decay=0.99, decoder_lr_decay_every=1,
+        decoder_warmup_fraction=None,
         normalize_decoder=False, decoder_step_cap=True, standardize="auto",
         transform_mode="soft_threshold", n_eval_samples=20, optimizer="auto", learning_rate="auto",
         momentum=0.9, adam_betas=(0.5, 0.999), weight_decay=0.0, lr_schedule="one_cycle",
@@ -405,21 +413,19 @@ class ThresholdedVAE(BaseSparseEstimator):
                              f"output shape {tuple(out.shape)}.")
         return out.shape[1]
 
-    def _make_optimizers(self):
+    def _parameter_groups(self):
         module = self.module_
         if not self._linear:
-            return [self._optimizer_for(module.parameters())]
+            return {"main": list(module.parameters())}
         W = module.decoder.weight
-        main = self._optimizer_for([p for p in module.parameters() if p is not W])
-        lr = self.decoder_learning_rate
-        if self.decoder_optimizer == "sgd":
-            return [main, torch.optim.SGD([W], lr=0.5 if lr == "auto" else float(lr))]
-        return [main, torch.optim.Adam([W], lr=1e-3 if lr == "auto" else float(lr))]
+        return {"main": [p for p in module.parameters() if p is not W], "decoder": [W]}
 
-    def _make_schedulers(self, optimizers):
-        return [torch.optim.lr_scheduler.StepLR(
-            opt, step_size=self.decoder_lr_decay_every, gamma=self.decoder_lr_decay)
-            for opt in optimizers[1:]]
+    def _auto_setting(self, group, name, optimizer):
+        if group == "decoder":  # the reference's plain SGD, and its rates
+            if name == "optimizer":
+                return "sgd"
+            return 0.5 if optimizer == "sgd" else 1e-3
+        return super()._auto_setting(group, name, optimizer)
 
     @property
     def components_(self) -> np.ndarray:
@@ -502,13 +508,12 @@ class ThresholdedVAE(BaseSparseEstimator):
         losses, recon, kl, X_hat = self._draw_losses(Y, Z, mu, scale, lam, kl_thr)
         weights = _aggregation_weights(losses, self.sample_method)
         loss = (weights * losses).sum(0).mean()
-        opt = self._optimizers[0]
+        opt = self._optimizer("main")
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         stats = {}
         if self._linear:
-            stats["decoder_lr"] = self._optimizers[1].param_groups[0]["lr"]
             stats["atom_norm"], stats["decoder_step_capped"] = self._update_dictionary(
                 Y, X_hat.detach(), Z.detach(), weights)
         with torch.no_grad():
@@ -524,10 +529,11 @@ class ThresholdedVAE(BaseSparseEstimator):
     @torch.no_grad()
     def _update_dictionary(self, Y, X_hat, Z, weights):
         """Step the dictionary optimizer on the hand-set gradient of ``(1/2B) sum_ij
-        w_ij ||x_i - Phi z_ij||^2 + rho ||Phi||^2`` (detached draws). The SGD cap
-        scales it by ``1/(lr L)``: for plain SGD exactly a step of ``1/L``."""
+        w_ij ||x_i - Phi z_ij||^2`` (detached draws); the optimizer adds the weight
+        decay. The SGD cap lowers the step to ``1/L`` for this update."""
         Phi = self.module_.decoder.weight
-        opt = self._optimizers[1]
+        opt = self._optimizer("decoder")
+        settings = self._optim.settings["decoder"]
         B = Y.shape[0]
         if self.sample_method == "max":  # only the kept draw has a non-zero weight
             best = weights.argmax(0)
@@ -536,20 +542,21 @@ class ThresholdedVAE(BaseSparseEstimator):
         else:
             sw = weights.sqrt().unsqueeze(-1)
             Zs, Rs = (sw * Z).reshape(-1, Z.shape[-1]), (sw * (Y - X_hat)).reshape(-1, Y.shape[1])
-        grad = Rs.T @ Zs / B - 2.0 * self.decoder_weight_decay * Phi
-        capped = 0.0
-        if self.decoder_optimizer == "sgd" and self.decoder_step_cap:
+        Phi.grad = -(Rs.T @ Zs / B)
+        capped, lr = 0.0, opt.param_groups[0]["lr"]
+        if settings.optimizer == "sgd" and self.decoder_step_cap:
             # A step above 1/L overshoots and above 2/L diverges (large codes).
-            lr = opt.param_groups[0]["lr"]
             try:
-                L = lipschitz_constant(Zs.T @ Zs / B) + 2.0 * self.decoder_weight_decay
+                L = lipschitz_constant(Zs.T @ Zs / B) + settings.weight_decay
             except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
                 L = math.inf
             if lr * L > 1.0:
-                grad, capped = grad / (lr * L), 1.0
-        Phi.grad = -grad
-        opt.step()
-        Phi.grad = None
+                opt.param_groups[0]["lr"], capped = 1.0 / L, 1.0
+        try:
+            opt.step()
+        finally:
+            opt.param_groups[0]["lr"] = lr  # the schedule's rate is untouched
+            Phi.grad = None
         if self.normalize_decoder:
             normalize_columns_(Phi)
         return Phi.norm(dim=0).mean(), capped

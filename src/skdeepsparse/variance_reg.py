@@ -11,6 +11,7 @@ from torch import nn
 
 from ._base import BaseSparseEstimator
 from ._docstrings import fill_doc
+from ._optim import group_constraints
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_layer_sizes
 from .nn import LISTA, MLP, LinearDictionary, normalize_columns_
@@ -55,7 +56,14 @@ def _variance_hinge(Z: torch.Tensor, threshold: float, eps: float) -> torch.Tens
     return (torch.clamp(threshold - std, min=0) ** 2).sum()
 
 
-@fill_doc(learning_rate=1e-4, batch_size=250, max_epochs=200)
+@fill_doc(learning_rate=1e-4, batch_size=250, max_epochs=200, groups={"decoder": (
+    "the decoder's weights and biases; the main group trains the encoder",
+    dict(learning_rate=3e-4, weight_decay=0.0, lr_schedule="step", lr_decay=1.0,
+         lr_decay_every=1),
+    dict(weight_decay="Weight decay of the decoder weights; must be > 0 with "
+                      "``regularizer=\"weight_decay\"``.",
+         lr_decay="The decoder's ``StepLR`` factor every ``decoder_lr_decay_every`` "
+                  "epochs (the VDL-NL scripts: 0.5 every 30)."))})
 class VarianceRegDictionaryLearner(BaseSparseEstimator):
     """Sparse coding with a variance hinge on codes and a LISTA encoder.
 
@@ -103,9 +111,6 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     column_norm : float, default=1.0
         Column norm enforced with ``regularizer="column_norm"`` (on both
         layers of the MLP decoder).
-    decoder_weight_decay : float, default=0.0
-        Adam (coupled L2) weight decay on the decoder weights; must be > 0 with
-        ``regularizer="weight_decay"``.
     decoder_bias_weight_decay : float, default=0.0
         Weight decay on the MLP decoder's hidden biases.
     encoder_bias_weight_decay : float, default=0.0
@@ -137,13 +142,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         Non-negative codes (as in every released experiment).
     lista_iter : int, default=3
         LISTA refinement steps.
-    decoder_learning_rate : float, default=3e-4
-        Adam learning rate of the decoder (``learning_rate`` is the encoder's).
-    decoder_lr_decay : float in (0, 1], default=1.0
-        Multiply the decoder learning rate by this every
-        ``decoder_lr_decay_every`` epochs (the VDL-NL scripts: 0.5 every 30).
-    decoder_lr_decay_every : int, default=1
-        See ``decoder_lr_decay``.
+    %(decoder_group_parameters)s
     standardize : bool, default=True
         Subtract the global mean and divide by the global std of the training
         data (one scalar each, as in the paper); undone by
@@ -204,6 +203,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         "variance_eps": [Interval(Real, 0, None, closed="left")],
         "code_reg": [Interval(Real, 0, None, closed="left")],
         "column_norm": [Interval(Real, 0, None, closed="neither")],
+        **group_constraints("decoder"),
         "decoder_weight_decay": [Interval(Real, 0, None, closed="left")],
         "decoder_bias_weight_decay": [Interval(Real, 0, None, closed="left")],
         "encoder_bias_weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -213,9 +213,6 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         "inference_solver": [StrOptions({"fista", "lasso"})],
         "positive_code": ["boolean"],
         "lista_iter": [Interval(Integral, 0, None, closed="left")],
-        "decoder_learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "decoder_lr_decay": [Interval(Real, 0, 1, closed="right")],
-        "decoder_lr_decay_every": [Interval(Integral, 1, None, closed="left")],
         "standardize": ["boolean"],
         "transform_mode": [StrOptions({"encoder", "fista"})],
     }
@@ -224,9 +221,9 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         "inference_step_size", "inference_steps", "inference_tol", "inference_solver",
         "transform_mode",
     })
+    _optimizer_groups = ("decoder",)
     _extra_optimizer_params = frozenset({
-        "decoder_learning_rate", "decoder_lr_decay", "decoder_lr_decay_every",
-        "decoder_weight_decay", "decoder_bias_weight_decay", "encoder_bias_weight_decay",
+        "decoder_bias_weight_decay", "encoder_bias_weight_decay",
     })
     _default_learning_rate = 1e-4
 
@@ -252,9 +249,14 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         inference_solver: str = "fista",
         positive_code: bool = True,
         lista_iter: int = 3,
-        decoder_learning_rate: float = 3e-4,
-        decoder_lr_decay: float = 1.0,
-        decoder_lr_decay_every: int = 1,
+        decoder_optimizer: str | None = None,
+        decoder_learning_rate: float | str | None = 3e-4,
+        decoder_momentum: float | None = None,
+        decoder_adam_betas: tuple[float, float] | None = None,
+        decoder_lr_schedule: str | None = "step",
+        decoder_lr_decay: float | None = 1.0,
+        decoder_lr_decay_every: int | None = 1,
+        decoder_warmup_fraction: float | None = None,
         standardize: bool = True,
         transform_mode: str = "encoder",
         optimizer: str = "adam",
@@ -296,9 +298,14 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         self.inference_solver = inference_solver
         self.positive_code = positive_code
         self.lista_iter = lista_iter
+        self.decoder_optimizer = decoder_optimizer
         self.decoder_learning_rate = decoder_learning_rate
+        self.decoder_momentum = decoder_momentum
+        self.decoder_adam_betas = decoder_adam_betas
+        self.decoder_lr_schedule = decoder_lr_schedule
         self.decoder_lr_decay = decoder_lr_decay
         self.decoder_lr_decay_every = decoder_lr_decay_every
+        self.decoder_warmup_fraction = decoder_warmup_fraction
         self.standardize = standardize
         self.transform_mode = transform_mode
         self.optimizer = optimizer
@@ -389,26 +396,21 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         for lin in self._decoder_linears(module):
             normalize_columns_(lin.weight, self.column_norm)
 
-    def _make_optimizers(self):
+    def _parameter_groups(self):
         enc = self.module_.encoder
-        opt_enc = self._optimizer_for(
-            [{"params": [p for p in enc.parameters() if p is not enc.U.bias]},
-             {"params": [enc.U.bias], "weight_decay": self.encoder_bias_weight_decay}])
         dec_w, dec_b = [], []
         for lin in self._decoder_linears():
             dec_w.append(lin.weight)
             if lin.bias is not None:
                 dec_b.append(lin.bias)
-        groups = [{"params": dec_w, "weight_decay": self.decoder_weight_decay}]
+        decoder = [{"params": dec_w}]
         if dec_b:
-            groups.append({"params": dec_b, "weight_decay": self.decoder_bias_weight_decay})
-        opt_dec = torch.optim.Adam(groups, lr=self.decoder_learning_rate,
-                                   betas=tuple(self.adam_betas))
-        return [opt_enc, opt_dec]
-
-    def _make_schedulers(self, optimizers):
-        return [torch.optim.lr_scheduler.StepLR(
-            optimizers[1], step_size=self.decoder_lr_decay_every, gamma=self.decoder_lr_decay)]
+            decoder.append({"params": dec_b, "weight_decay": self.decoder_bias_weight_decay})
+        return {
+            "main": [{"params": [p for p in enc.parameters() if p is not enc.U.bias]},
+                     {"params": [enc.U.bias], "weight_decay": self.encoder_bias_weight_decay}],
+            "decoder": decoder,
+        }
 
     @property
     def components_(self) -> np.ndarray:
@@ -509,7 +511,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     def _train_step(self, X):
         Y = self._standardize(X)
         module = self.module_
-        opt_enc, opt_dec = self._optimizers
+        opt_enc, opt_dec = self._optimizer("main"), self._optimizer("decoder")
         Z_enc = module.encoder(Y)
         Z, n_it = self._infer(Y, Z_enc.detach(), variance=True)
         recon = ((Y - module.decoder(Z)) ** 2).mean()
