@@ -43,37 +43,25 @@ def _fit_preset(preset, mult, X, Xt):
     return 100 * code_sparsity(Z), psnr(Xt, est.inverse_transform(Z))
 
 
-def test_paper_presets_claim_ordering_at_small_budget(mnist_small):
-    """The ordering that ``benchmarks/evtimova2022/bench_vdl_claim.py`` finds at its budget.
+def test_paper_presets_respond_to_lambda_at_small_budget(mnist_small):
+    """The paper's presets at ``benchmarks/evtimova2022/bench_vdl_claim.py``'s budget.
 
-    The paper's presets (``paper_mnist_*``) fitted for 6 epochs on 2,000 MNIST
-    images (48 decoder steps; the paper: 44,000), seed 0, as in the benchmark.
-    SDL-NL is left out (4 minutes a fit on one core). At this budget the claim
-    "VDL-NL gives higher PSNR at higher sparsity than linear dictionaries" does
-    not hold: the MLP decoder beats the *linear VDL* by far, but its codes are
-    the densest of all and the linear SDL is ahead at matched sparsity.
+    The presets (``paper_mnist_*``) fitted for 6 epochs on 2,000 MNIST images (48
+    decoder steps; the paper: 44,000), seed 0. Checked: what follows from the energy,
+    not where the paper's claim stands at this budget (that is the claims table's
+    job): a larger sparsity weight gives sparser codes, and the reconstructions
+    are finite.
     """
     X, _, Xt, _ = mnist_small
     X = X[:2000]
-
-    sdl = [_fit_preset("paper_mnist_sdl", m, X, Xt) for m in (0.5, 1.0)]
-    vdl = _fit_preset("paper_mnist_vdl", 1.0, X, Xt)
-    vdl_nl = [_fit_preset("paper_mnist_vdl_nl", m, X, Xt) for m in (1.0, 2.0)]
-    # The MLP decoder with the variance hinge beats the linear one with the hinge...
-    assert vdl_nl[0][1] > vdl[1] + 1.0
-    # ...but its codes are the densest: far from SDL's sparsity at the paper's lambda.
-    assert vdl_nl[0][0] < vdl[0]
-    assert vdl_nl[1][0] < sdl[1][0] - 5.0
-    # ...and at VDL-NL's own sparsity the linear SDL reconstructs better (interpolated;
-    # if SDL's densest point is sparser than VDL-NL's, np.interp compares with it: SDL
-    # is then both sparser and better).
-    z, p = vdl_nl[1]
-    sdl_at_z = np.interp(z, [sdl[0][0], sdl[1][0]], [sdl[0][1], sdl[1][1]])
-    assert sdl_at_z > p
+    for preset, mults in (("paper_mnist_sdl", (0.5, 2.0)), ("paper_mnist_vdl_nl", (1.0, 4.0))):
+        (z_lo, p_lo), (z_hi, p_hi) = (_fit_preset(preset, m, X, Xt) for m in mults)
+        assert z_hi > z_lo, preset  # more weight on the L1 term: more exact zeros
+        assert np.isfinite([p_lo, p_hi]).all(), preset
 
 
 def test_paper_presets_ordering_turns_with_the_budget(data_home):
-    """The ordering that ``benchmarks/evtimova2022/bench_vdl_budget.py`` finds at 240 decoder steps.
+    """The ordering ``benchmarks/evtimova2022/bench_vdl_budget.py`` finds at 240 decoder steps.
 
     Same presets as above, 6 epochs on 10,000 MNIST images (240 steps instead of 48),
     seed 0: VDL-NL at twice its paper lambda is now *above* the linear SDL at its

@@ -40,7 +40,16 @@ from skdeepsparse import registry
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, RESULTS, STATIC, add_common_options, hardware, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    DATA_HOME,
+    DEVICE,
+    RESULTS,
+    STATIC,
+    add_common_options,
+    hardware,
+    provenance,
+    write_results,
+)
 from bench_vdl_claim import LOADERS, MODELS, NAME, TITLES, _interp  # noqa: E402
 
 BUDGETS = ("2000:6", "10000:6", "55000:4", "55000:20")  # n_train:epochs
@@ -81,7 +90,8 @@ def run(args):
                        "train_recon_first": est.history_[0]["recon"],
                        "train_recon_last": est.history_[-1]["recon"]}
                 out["rows"].append(row)
-                _partial(args.dataset, args.tag).write_text(json.dumps(out, indent=2))
+                _partial(args.dataset, args.tag).write_text(
+                    json.dumps({**out, "provenance": provenance()}, indent=2))
                 print(json.dumps(row), flush=True)
 
 

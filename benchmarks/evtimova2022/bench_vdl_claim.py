@@ -55,7 +55,16 @@ from skdeepsparse.datasets import load_fashion_mnist, load_mnist
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, RESULTS, STATIC, add_common_options, hardware, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    DATA_HOME,
+    DEVICE,
+    RESULTS,
+    STATIC,
+    add_common_options,
+    hardware,
+    provenance,
+    write_results,
+)
 
 NAME = "VarianceRegDictionaryLearner"
 MODELS = {  # label -> registry preset (the MNIST rows; Fashion-MNIST has no row of its own)
@@ -96,7 +105,8 @@ def run(args):
 
     def record(row):
         out["rows"].append(row)
-        _partial(args.dataset, args.tag).write_text(json.dumps(out, indent=2))
+        _partial(args.dataset, args.tag).write_text(
+            json.dumps({**out, "provenance": provenance()}, indent=2))
         print(json.dumps(row), flush=True)
 
     from sklearn.decomposition import MiniBatchDictionaryLearning

@@ -85,7 +85,15 @@ from skdeepsparse.evaluation import (
 from skdeepsparse.metrics import code_sparsity, psnr
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
-from _common import DATA_HOME, DEVICE, RESULTS, add_common_options, hardware, write_results  # noqa: E402
+from _common import (  # noqa: E402
+    DATA_HOME,
+    DEVICE,
+    RESULTS,
+    add_common_options,
+    hardware,
+    provenance,
+    write_results,
+)
 
 NAME = "VarianceRegDictionaryLearner"
 PRESETS = {"VDL": "paper_mnist_vdl", "VDL-NL": "paper_mnist_vdl_nl"}
@@ -424,7 +432,7 @@ def main():
         if out == OUT:
             write_results("vdl_few_labels", payload, report(payload))
         else:
-            out.write_text(json.dumps(payload, indent=2))
+            out.write_text(json.dumps({**payload, "provenance": provenance()}, indent=2))
 
     for ds in args.datasets:
         arrays = load(ds, args.n_train, args.n_test)
