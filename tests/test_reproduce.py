@@ -3,6 +3,7 @@ synthetic results, each claim's parts, the budgets and the smoke run."""
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import os
@@ -396,3 +397,38 @@ def test_filter_verdict_needs_most_filters_localised_for_every_prior(reproduce, 
     if verdict == "partly" and gabor["cauchy"] > 0.5:
         assert "holds: cauchy" in row["reason"]
         assert "fails: laplace: most unit-norm filters Gabor-like" in row["reason"]
+
+
+# --- the layout of benchmarks/ ------------------------------------------------------
+
+BENCHMARKS = ROOT / "benchmarks"
+# Results folders written by something other than a script of their folder: the
+# suite's (run_all.py writes results/run_all/) and the application's demo.
+_NOT_SCRIPT_RESULTS = {"run_all", "demo"}
+
+
+def test_no_loose_results_folder():
+    loose = [p for p in (BENCHMARKS / "results").glob("*") if p.is_file()]
+    assert len(loose) <= 10, loose
+
+
+def test_results_are_named_after_their_scripts():
+    for results in sorted(BENCHMARKS.glob("*/results")):
+        stems = {p.stem.removeprefix("bench_") for p in results.parent.glob("*.py")}
+        for path in sorted(results.iterdir()):
+            if path.is_dir():
+                assert path.name in _NOT_SCRIPT_RESULTS | stems, path
+                continue
+            assert any(path.name.startswith(s) for s in stems), (
+                f"{path.relative_to(BENCHMARKS)} is named after no script in its folder")
+
+
+def test_declared_inputs_name_a_script_of_the_folder():
+    for script in sorted(BENCHMARKS.glob("*/bench_*.py")):
+        text = script.read_text()
+        if "\nINPUTS = " not in text:
+            continue
+        inputs = ast.literal_eval(text.split("\nINPUTS = ", 1)[1].split("\n", 1)[0])
+        for name, writer in inputs:
+            assert (script.parent / writer).exists(), (script.name, writer)
+            assert name.startswith(Path(writer).stem.removeprefix("bench_")), (name, writer)

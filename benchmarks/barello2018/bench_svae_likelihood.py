@@ -49,6 +49,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_comm
 from _common import DEVICE, REDIRECTED, RESULTS, add_common_options, hardware, write_results  # noqa: E402
 from bench_svae_unit_norm import load_patches  # noqa: E402
 
+# Results of another script this one reads: (results file, the script that writes it).
+INPUTS = (("svae_unit_norm_ll.npz", "bench_svae_unit_norm.py"),)
+
 
 def auto_scales(X):
     """The SVAE's "auto" prior scale and noise std for the data ``X``, as numbers

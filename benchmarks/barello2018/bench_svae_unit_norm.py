@@ -68,7 +68,7 @@ SHAPE = (12, 12)
 
 
 def load_patches(n_train, n_test, pixel_std):
-    from skdeepsparse.preprocessing import load_natural_image_patches
+    from skdeepsparse.datasets import load_natural_image_patches
 
     train = load_natural_image_patches(12, n_patches=n_train, data_home=DATA_HOME,
                                        source="files", random_state=0, pixel_std=pixel_std)

@@ -50,8 +50,8 @@ import numpy as np
 import torch
 
 from skdeepsparse import sparse_encode
+from skdeepsparse.datasets import load_natural_image_patches
 from skdeepsparse.metrics import active_components
-from skdeepsparse.preprocessing import load_natural_image_patches
 from skdeepsparse.thresholded_vae import ThresholdedVAE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
