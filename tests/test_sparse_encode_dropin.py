@@ -347,3 +347,34 @@ def test_sklearn_dict_learning_tests_pass_with_ours(tmp_path):
 def test_sklearn_dict_learning_tests_pass_with_ours_all(tmp_path):
     used, lasso = _run_sklearn_suite(tmp_path, ())
     assert set(_SLOW_SKLEARN_TESTS) <= {t.split("[")[0] for t in used}
+
+
+@pytest.mark.parametrize("positive", [False, True])
+def test_gpu_solver_certifies_every_row(positive):
+    """The GPU path's solver (the batched active set, the same tensor code on
+    any device, in float64 as sparse_encode runs it; here on CPU), from zero
+    and from warm starts, on overcomplete problems where feature-sign stalls
+    (an atom in the span of the support): every row has its gap <= tol,
+    recomputed in numpy, the stalled rows being finished by the homotopy."""
+    import torch
+
+    from skdeepsparse.solvers import _STALLED, _active_set, _lasso_gram_certified
+
+    tol = 1e-4
+    n_stalled = 0
+    for seed in range(3):
+        rng, X, D = _overcomplete(seed)
+        Xt, Dt = torch.tensor(X), torch.tensor(D)
+        b, G, xx = Xt @ Dt.T, Dt @ Dt.T, (Xt * Xt).sum(1)
+        for alpha in (0.1, 0.01):
+            sol = sparse_encode(X, D, alpha=3 * alpha, positive=positive)
+            for init in (None, torch.zeros_like(b), torch.tensor(sol)):
+                C, _, ok = _lasso_gram_certified(b, G, xx, alpha, positive=positive, tol=tol,
+                                                 init=init, method="active_set")
+                assert ok.all()
+                assert (_relative_gaps(X, C.numpy(), D, alpha, positive)
+                        <= tol * (1 + 1e-6)).all()
+                _, _, status = _active_set(b, G, xx, alpha, positive=positive, max_iter=1000,
+                                           tol=tol, init=init, working_set=4, n_add=4)
+                n_stalled += int((status == _STALLED).sum())
+    assert n_stalled > 0  # the hand-over to the homotopy was exercised
