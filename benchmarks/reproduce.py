@@ -148,7 +148,8 @@ def _budget(ours: float, paper: float, ours_txt: str, paper_txt: str, key: str,
     pct = share(ours, paper)
     settle = f"reproduce.py {key} --budget full --device cuda (the paper's setup; never run"
     if seconds:
-        settle += (f"; about {seconds / 3600 / (pct / 100):,.0f} CPU-hours at this run's "
+        hours = seconds / 3600 / (pct / 100)
+        settle += (f"; about {hours:,.{1 if hours < 10 else 0}f} CPU-hours at this run's "
                    "rate on 2 cores (all its seeds and comparators); GPU time not measured")
     settle += ")"
     return {"share_pct": pct, "ours": ours_txt, "paper": paper_txt, "settle": settle,
@@ -256,7 +257,9 @@ def _vdl_multilayer(results: Path) -> dict:
                    _try_budget(lambda: _evt_budget(
                        args["n_train"], args["epochs"],
                        f"{len(seeds)} seeds; the budget study runs up to 4,400 steps (10%) "
-                       "on 1 seed")), note=note)
+                       "on 1 seed",
+                       sum(r.get("fit_s") or 0 for d in data.values() for r in d["rows"]))),
+                   note=note)
 
 
 def _vdl_downstream(results: Path) -> dict:
@@ -386,10 +389,11 @@ _BARELLO_PAPER, _BARELLO_TXT = 200_000 * 32, "2e5 steps x 32 patches (Barello)"
 _JIANG_PAPER, _JIANG_TXT = 20 * 65_536, "20 epochs x 65,536 patches (Jiang)"
 
 
-def _svae_budget(n_train: int, epochs: int, jiang: bool = False, note: str = "") -> dict:
+def _svae_budget(n_train: int, epochs: int, jiang: bool = False, note: str = "",
+                 seconds: float | None = None) -> dict:
     paper, txt = (_JIANG_PAPER, _JIANG_TXT) if jiang else (_BARELLO_PAPER, _BARELLO_TXT)
     return _budget(n_train * epochs, paper, f"{n_train:,} patches x {epochs} epochs", txt,
-                   "barello2018", note=note)
+                   "barello2018", seconds, note)
 
 
 def _svae_rows(results: Path) -> tuple[dict, list]:
@@ -421,8 +425,9 @@ def _svae_unit_norm(results: Path) -> dict:
             f"after {d['args']['epochs']} epochs: " + "; ".join(text))
     a = d["args"]
     return _judged(ours, parts, ["svae_unit_norm.md"],
-                   _try_budget(lambda: _svae_budget(a["patches_train"], a["epochs"],
-                                                    jiang=True)),
+                   _try_budget(lambda: _svae_budget(
+                       a["patches_train"], a["epochs"], jiang=True,
+                       seconds=sum(r.get("fit_s") or 0 for r in rows))),
                    note="the KL rule counts every latent under unit norm, so it does not "
                         "discriminate; " + _prior_scale_note(rows))
 
@@ -447,7 +452,9 @@ def _svae_filters(results: Path) -> dict:
             + "; ".join(text))
     a = d["args"]
     return _judged(ours, parts, ["svae_unit_norm.md"],
-                   _try_budget(lambda: _svae_budget(a["patches_train"], a["epochs"])),
+                   _try_budget(lambda: _svae_budget(
+                       a["patches_train"], a["epochs"],
+                       seconds=sum(r.get("fit_s") or 0 for r in rows))),
                    note=_prior_scale_note(rows) + "; eight photographs whitened here, not "
                         "the papers' image sets")
 
