@@ -44,10 +44,12 @@ COMMON = {
     "decoder_lr_decay": "factor of the decoder's StepLR",
     "decoder_lr_decay_every": "epochs between two decoder decays",
     "decoder_weight_decay": "L2 penalty on the decoder weights",
-    "normalize_decoder": "keep decoder atoms at unit norm",
+    "decoder_norm": "L2 norm at which every decoder column (atom) is held; None: free",
     "standardize": "subtract the global mean and divide by the global std (scalars)",
     "transform_mode": "what transform returns",
     "inference_steps": "iterations of the per-batch code inference",
+    "inference_step_size": "step eta of the code inference: z moves by eta times the "
+                           "gradient of its energy (then a prox, or Langevin noise)",
     "prior_scale": "scale of the prior on the codes",
     "likelihood_std": "std of the Gaussian likelihood",
     "kl_weight": "weight of the KL term",
@@ -55,6 +57,27 @@ COMMON = {
     "image_shape": "(H, W) or (C, H, W) of the flattened rows",
     "output_activation": '"sigmoid" or "identity"',
 }
+
+
+# Parameters renamed in this release (old -> new, what changed). The package is
+# pre-1.0: no aliases, the old names are refused.
+RENAMES = [
+    ("SVAETransformer", "normalize_decoder (bool)", "decoder_norm (float or None)",
+     "True -> 1.0, False -> None"),
+    ("ThresholdedVAE", "normalize_decoder (bool)", "decoder_norm (float or None)",
+     "True -> 1.0, False -> None"),
+    ("VarianceRegDictionaryLearner", 'regularizer="column_norm" + column_norm',
+     'regularizer="none" + decoder_norm', "SDL is decoder_norm=1.0, regularizer=\"none\""),
+    ("SpikeSlabGenerator", "decoder_column_norm", "decoder_norm", "same values"),
+    ("SpikeSlabGenerator", "langevin_step_size (delta)", "inference_step_size (eta)",
+     "eta = delta**2 / 2, the step of the update; noise std sqrt(2 eta)"),
+    ("SpikeSlabGenerator", "sparsity_threshold", "active_threshold",
+     "counts active latents only; zeroes nothing"),
+    ("SpikeSlabGenerator", "transform(X, hard_threshold=...)",
+     "set_params(transform_threshold=...)", "one way to zero small codes"),
+    ("ThresholdedVAE", "target_sparsity", "target_density",
+     "it is the prior fraction of non-zeros"),
+]
 
 
 def _rows():
@@ -96,15 +119,35 @@ def render() -> str:
     lines += ["", "Shared by several estimators", "----------------------------", "",
               ".. list-table::", "   :header-rows: 1", "", "   * - parameter",
               "     - meaning", "     - estimators"]
-    for key, meaning in COMMON.items():
+    rows = dict(COMMON)
+    # An optimizer group's parameters, <group>_<shared name>, mean the shared name
+    # for that group (routed by one prefix rule in the core).
+    for n in names:
+        for p in params[n]:
+            group, _, shared = p.partition("_")
+            while shared and shared not in SHARED and "_" in shared:
+                more, _, shared = shared.partition("_")
+                group = f"{group}_{more}"
+            if p not in rows and shared in SHARED and group in ("decoder", "encoder"):
+                rows[p] = f"``{shared}`` of the ``{group}`` parameter group"
+    for key, meaning in rows.items():
         users = [n for n in names if key in params[n]]
         if len(users) < 2:
-            raise ValueError(f"{key} is listed as common but used by {users}")
+            if key in COMMON:
+                raise ValueError(f"{key} is listed as common but used by {users}")
+            continue
         lines += [f"   * - ``{key}``", f"     - {meaning}",
                   "     - " + ", ".join(f":class:`~skdeepsparse.{n}`" for n in users)]
+    lines += ["", "Renamed in this release", "-----------------------", "",
+              ".. list-table::", "   :header-rows: 1", "", "   * - estimator",
+              "     - old", "     - new", "     - note"]
+    for est, old, new, note in RENAMES:
+        lines += [f"   * - :class:`~skdeepsparse.{est}`", f"     - ``{old}``",
+                  f"     - ``{new}``", f"     - {note}"]
     lines += ["", "Each model's own", "----------------", ""]
     for n in names:
-        own = [p for p in params[n] if p not in SHARED and p not in COMMON]
+        own = [p for p in params[n] if p not in SHARED and p not in rows
+               or p in rows and sum(p in params[m] for m in names) < 2]
         lines += [f":class:`~skdeepsparse.{n}`: " + ", ".join(f"``{p}``" for p in own), ""]
     return "\n".join(lines)
 

@@ -31,7 +31,8 @@ def main(argv=None):
                                          pixel_std=0.316)
     fitted = {}
     for unit_norm in (True, False):
-        est = SVAETransformer(n_components=169, prior_scale=0.1, normalize_decoder=unit_norm,
+        est = SVAETransformer(n_components=169, prior_scale=0.1,
+                              decoder_norm=1.0 if unit_norm else None,
                               max_epochs=ep, device="auto", random_state=0)
         fitted[unit_norm] = est.fit(patches.data)
         print(f"normalize_decoder={unit_norm}: {est.n_active_components_} of 169 latents "

@@ -265,15 +265,16 @@ def test_every_model_on_both_datasets(data_home, tmp_path):
 
 
 def test_presets_come_from_the_registry():
-    """Every registered estimator is in the suite with its registry preset and sweep."""
+    """Every registered estimator is in the suite with its preset and sweep."""
     from skdeepsparse import registry
+    from skdeepsparse.app import presets as bm_presets
 
     for budget, preset in (("quick", "benchmark_smoke"), ("cpu", "benchmark_cpu"),
                            ("full", "benchmark_full")):
         specs = bm.benchmark_models(budget, device="cpu")
         for name, entry in registry.ESTIMATORS.items():
             assert specs[name].sweep_param == entry.sweep_param
-            expected = {**registry.presets(name)[preset], "device": "cpu"}
+            expected = {**bm_presets.preset_params(name, preset), "device": "cpu"}
             params = specs[name].build().get_params(deep=False)
             assert {k: params[k] for k in expected} == expected, (name, budget)
 

@@ -5,7 +5,10 @@ import pytest
 import skdeepsparse
 from skdeepsparse import registry
 
-REQUIRED = ("test", "demo", "demo_smoke", "benchmark_smoke", "benchmark_cpu", "benchmark_full")
+# The library presets every estimator has; the application's own (demo, benchmark
+# smoke and full budgets) are in skdeepsparse.app.presets.
+REQUIRED = ("test", "benchmark_cpu")
+APP_REQUIRED = ("demo", "demo_smoke", "benchmark_smoke", "benchmark_full")
 
 
 def test_every_exported_estimator_is_registered():
@@ -48,3 +51,21 @@ def test_unknown_names_are_clear_errors():
         registry.make("LDA")
     with pytest.raises(ValueError, match="no preset 'huge'"):
         registry.make("SVAETransformer", "huge")
+
+
+@pytest.mark.parametrize("name", list(registry.ESTIMATORS))
+def test_application_presets_live_in_the_application(name):
+    """The demo and benchmark presets are the application's: every estimator has
+    them there, they build valid estimators, and the registry keeps none of them."""
+    from skdeepsparse.app import presets as app
+
+    assert not set(APP_REQUIRED) & set(registry.presets(name))
+    for preset in APP_REQUIRED:
+        est = app.make(name, preset)
+        est._validate_params()
+        assert est.get_params()["n_components"] == app.preset_params(name, preset)[
+            "n_components"]
+    # the cpu budget is the registry's own preset
+    assert app.preset_params(name, "benchmark_cpu") == registry.presets(name)["benchmark_cpu"]
+    with pytest.raises(ValueError, match="no preset 'huge'"):
+        app.preset_params(name, "huge")

@@ -15,10 +15,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skdeepsparse.distributions import spike_slab_log_prob, spike_slab_score
+from skdeepsparse.distributions import LinearAnnealing, SpikeSlab
 from skdeepsparse.exceptions import TrainingDivergedError
 from skdeepsparse.metrics import psnr, ssim
-from skdeepsparse.spike_slab import SpikeSlabGenerator, spike_slab_alpha
+from skdeepsparse.spike_slab import SpikeSlabGenerator
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +45,22 @@ def fitted(digits):
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_prior_score_matches_autograd(alpha, dtype):
     z = torch.linspace(-4, 4, 401, dtype=dtype).requires_grad_(True)
-    (auto,) = torch.autograd.grad(spike_slab_log_prob(z, alpha, 0.1, 1.0).sum(), z)
-    score = spike_slab_score(z.detach(), alpha, 0.1, 1.0)
+    prior = SpikeSlab(alpha, 0.1, 1.0)
+    (auto,) = torch.autograd.grad(prior.log_prob(z).sum(), z)
+    score = prior.score(z.detach())
     tol = 1e-4 if dtype == torch.float32 else 1e-10
     torch.testing.assert_close(score, auto, rtol=tol, atol=tol)
     # and the log density is the two-Gaussian mixture (computed naively where safe)
     zd = z.detach().double()
     mix = alpha * torch.exp(-zd**2 / 2) / math.sqrt(2 * math.pi) + (1 - alpha) * torch.exp(
         -zd**2 / (2 * 0.01)) / (0.1 * math.sqrt(2 * math.pi))
-    torch.testing.assert_close(spike_slab_log_prob(zd, alpha, 0.1, 1.0), torch.log(mix))
+    torch.testing.assert_close(prior.log_prob(zd), torch.log(mix))
 
 
 def test_prior_score_is_stable_far_in_the_tails():
     z = torch.tensor([-1e3, -60.0, -8.0, 0.0, 8.0, 60.0, 1e3], dtype=torch.float32)
     for alpha in (1e-3, 0.5):
-        s = spike_slab_score(z, alpha)
+        s = SpikeSlab(alpha).score(z)
         assert torch.isfinite(s).all()
         # far from 0 the slab dominates: score -> -z / slab_std^2
         torch.testing.assert_close(s[[0, 1, 5, 6]], -z[[0, 1, 5, 6]])
@@ -67,9 +68,17 @@ def test_prior_score_is_stable_far_in_the_tails():
 
 # ----------------------------------------------------------------- schedule
 def test_alpha_schedule_function():
-    got = [spike_slab_alpha(e, alpha_init=1.0, alpha_final=0.05, alpha_decay=0.3,
-                            warmup_epochs=2) for e in range(7)]
+    """The model's alpha schedule is a LinearAnnealing: warm-up 2 epochs, -0.3 per
+    epoch, floored at 0.05; its recurrence (step) gives the same values."""
+    schedule = small(alpha_init=1.0, alpha_final=0.05, alpha_decay=0.3,
+                     alpha_warmup_epochs=2)._alpha_schedule
+    assert isinstance(schedule, LinearAnnealing)
+    got = [schedule(e) for e in range(7)]
     np.testing.assert_allclose(got, [1.0, 1.0, 0.7, 0.4, 0.1, 0.05, 0.05])
+    stepped = [1.0, 1.0]
+    for _ in range(5):
+        stepped.append(schedule.step(stepped[-1]))
+    np.testing.assert_allclose(stepped, got)
 
 
 def test_alpha_schedule_per_epoch_in_history(digits):
@@ -115,9 +124,9 @@ def test_transform_is_gradient_ascent_on_log_joint(fitted, digits):
     for _ in range(2):
         z = z.detach().requires_grad_(True)
         log_joint = (-((X - g(z)) ** 2).sum() / (2 * fitted.likelihood_std**2)
-                     + spike_slab_log_prob(z, 0.05, fitted.spike_std, fitted.slab_std).sum())
+                     + SpikeSlab(0.05, fitted.spike_std, fitted.slab_std).log_prob(z).sum())
         (grad,) = torch.autograd.grad(log_joint, z)
-        z = z.detach() + 0.5 * fitted.langevin_step_size**2 * grad
+        z = z.detach() + fitted.inference_step_size * grad
     np.testing.assert_allclose(Z, z.numpy(), rtol=1e-4, atol=1e-6)
     # inference leaves the generator's parameters trainable and without gradients
     assert all(p.requires_grad and p.grad is None for p in est.module_.parameters())
@@ -158,22 +167,18 @@ def test_concurrent_transform_leaves_the_module_alone(fitted, digits):
     est.partial_fit(X)  # still trainable
 
 
-def test_hard_threshold(fitted, digits):
+def test_transform_threshold_is_the_one_zeroing_knob(fitted, digits):
+    """transform_threshold zeroes |z| <= threshold and keeps the rest unchanged;
+    active_threshold only counts (it zeroes nothing)."""
     X = digits[0][400:460]
     Z = fitted.transform(X)
-    Zt = fitted.transform(X, hard_threshold=True)
-    keep = np.abs(Z) > fitted.sparsity_threshold
-    np.testing.assert_array_equal(Zt[keep], Z[keep])
-    assert np.all(Zt[~keep] == 0)
-    np.testing.assert_array_equal(fitted.transform(X, hard_threshold=False), Z)
-    Z5 = fitted.transform(X, hard_threshold=0.05)
-    assert np.all(Z5[np.abs(Z) <= 0.05] == 0)
     est = copy.deepcopy(fitted).set_params(transform_threshold=0.05)
-    np.testing.assert_array_equal(est.transform(X), Z5)
-    with pytest.raises(ValueError, match="hard_threshold"):
-        fitted.transform(X, hard_threshold=-1.0)
-    with pytest.raises(ValueError, match="hard_threshold"):
-        fitted.transform(X, hard_threshold="yes")
+    Z5 = est.transform(X)
+    small_codes = np.abs(Z) <= 0.05
+    assert np.all(Z5[small_codes] == 0)
+    np.testing.assert_array_equal(Z5[~small_codes], Z[~small_codes])
+    np.testing.assert_array_equal(
+        copy.deepcopy(fitted).set_params(active_threshold=0.5).transform(X), Z)
 
 
 def test_score_is_negative_reconstruction_mse(fitted, digits):
@@ -260,7 +265,7 @@ def test_float64_module(digits):
         ({"alpha_final": 1.5}, "alpha_final"),
         ({"alpha_init": 0.0}, "alpha_init"),
         ({"spike_std": 1.0, "slab_std": 0.5}, "spike_std"),
-        ({"langevin_step_size": -0.1}, "langevin_step_size"),
+        ({"inference_step_size": -0.1}, "inference_step_size"),
         ({"likelihood_std": 0}, "likelihood_std"),
         ({"inference_steps": 0}, "inference_steps"),
         ({"decoder_hidden_sizes": (0,)}, "decoder_hidden_sizes"),
@@ -296,10 +301,10 @@ def test_divergence_keeps_previous_state(fitted, digits):
     est = pickle.loads(pickle.dumps(fitted))
     Z_before = est.transform(X)
     n_iter = est.n_iter_
-    est.set_params(langevin_step_size=100.0, warm_start=True, max_epochs=1)
+    est.set_params(inference_step_size=5000.0, warm_start=True, max_epochs=1)
     with pytest.raises(TrainingDivergedError, match="step_size|diverged"):
         est.fit(X)
-    est.set_params(langevin_step_size=fitted.langevin_step_size)
+    est.set_params(inference_step_size=fitted.inference_step_size)
     np.testing.assert_array_equal(est.transform(X), Z_before)
     assert est.n_iter_ == n_iter
 
@@ -420,18 +425,18 @@ def test_inference_momentum(fitted, digits):
     z_prev = z = torch.zeros(len(X), est.n_components)
     for _ in range(3):
         y = z + 0.8 * (z - z_prev)
-        grad = spike_slab_score(y, 0.05, est.spike_std, est.slab_std) - est._energy_grad(Xt, y)
-        z_prev, z = z, y + 0.5 * est.langevin_step_size**2 * grad
+        grad = SpikeSlab(0.05, est.spike_std, est.slab_std).score(y) - est._energy_grad(Xt, y)
+        z_prev, z = z, y + est.inference_step_size * grad
     np.testing.assert_allclose(est.transform(X), z.numpy(), rtol=1e-4, atol=1e-6)
 
 
 # ------------------------------------------------ identifiable code scale
 @pytest.mark.parametrize("decoder", ["mlp", "conv"])
-def test_decoder_column_norm_is_kept(digits, decoder):
+def test_decoder_norm_is_kept(digits, decoder):
     X = digits[0][:200]
     kw = dict(decoder="conv", image_shape=(8, 8), decoder_hidden_sizes=(8, 4)) \
         if decoder == "conv" else {}
-    est = small(decoder_column_norm=0.5, max_epochs=2, **kw).fit(X)
+    est = small(decoder_norm=0.5, max_epochs=2, **kw).fit(X)
     net = est.module_.net
     W = (net.fc if decoder == "conv" else net[0]).weight.detach()
     assert W.shape[1] == est.n_components
@@ -440,8 +445,8 @@ def test_decoder_column_norm_is_kept(digits, decoder):
     Wf = (free.module_.net.fc if decoder == "conv" else free.module_.net[0]).weight
     assert not torch.allclose(Wf.detach().norm(dim=0), torch.full((16,), 0.5), atol=1e-3)
     # an architecture constant: changing it after fit is refused
-    with pytest.raises(ValueError, match="decoder_column_norm"):
-        copy.deepcopy(est).set_params(decoder_column_norm=1.0).transform(X)
+    with pytest.raises(ValueError, match="decoder_norm"):
+        copy.deepcopy(est).set_params(decoder_norm=1.0).transform(X)
 
 
 def test_spike_threshold_and_exact_zeros(fitted, digits):
@@ -456,38 +461,35 @@ def test_spike_threshold_and_exact_zeros(fitted, digits):
     assert est._spike_threshold(1.0) == 0.0  # dense prior: nothing is zeroed
     X = digits[0][400:460]
     Z = est.transform(X)
-    Zs = est.transform(X, hard_threshold="spike")
+    Zs = copy.deepcopy(est).set_params(transform_threshold="spike").transform(X)
     small_codes = np.abs(Z) <= thr
     assert small_codes.any()
     assert np.all(Zs[small_codes] == 0)
     np.testing.assert_array_equal(Zs[~small_codes], Z[~small_codes])
-    np.testing.assert_array_equal(est.set_params(transform_threshold="spike").transform(X), Zs)
-    with pytest.raises(ValueError, match="hard_threshold"):
-        est.transform(X, hard_threshold="slab")
 
 
-def test_decoder_column_norm_per_layer(digits):
+def test_decoder_norm_per_layer(digits):
     X = digits[0][:150]
-    est = small(decoder_hidden_sizes=(32, 24), decoder_column_norm=(1.0, None, 3.0),
+    est = small(decoder_hidden_sizes=(32, 24), decoder_norm=(1.0, None, 3.0),
                 max_epochs=2).fit(X)
     W1, W2, W3 = (m.weight.detach() for m in est.module_.net if isinstance(m, torch.nn.Linear))
     torch.testing.assert_close(W1.norm(dim=0), torch.ones(16))
     torch.testing.assert_close(W3.norm(dim=0), torch.full((24,), 3.0))
     assert not torch.allclose(W2.norm(dim=0), W2.norm(dim=0)[0].expand(32))
     # a float fixes every layer's columns
-    est = small(decoder_hidden_sizes=(32,), decoder_column_norm=2.0, max_epochs=1).fit(X)
+    est = small(decoder_hidden_sizes=(32,), decoder_norm=2.0, max_epochs=1).fit(X)
     for m in est.module_.net:
         if isinstance(m, torch.nn.Linear):
             torch.testing.assert_close(m.weight.detach().norm(dim=0),
                                        torch.full((m.weight.shape[1],), 2.0))
-    with pytest.raises(ValueError, match="decoder_column_norm"):
-        small(decoder_hidden_sizes=(32,), decoder_column_norm=(1.0,)).fit(X)
-    with pytest.raises(ValueError, match="decoder_column_norm"):
-        small(decoder_hidden_sizes=(32,), decoder_column_norm=(1.0, -2.0)).fit(X)
+    with pytest.raises(ValueError, match="decoder_norm"):
+        small(decoder_hidden_sizes=(32,), decoder_norm=(1.0,)).fit(X)
+    with pytest.raises(ValueError, match="decoder_norm"):
+        small(decoder_hidden_sizes=(32,), decoder_norm=(1.0, -2.0)).fit(X)
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"decoder_column_norm": 0.0}, "decoder_column_norm"),
+    ({"decoder_norm": 0.0}, "decoder_norm"),
     ({"inference_momentum": 1.0}, "inference_momentum"),
     ({"transform_threshold": "slab"}, "transform_threshold"),
 ])
@@ -503,11 +505,11 @@ def test_mnist_exact_zeros_keep_reconstruction(mnist_small):
     X, _, Xt, _ = mnist_small
     est = SpikeSlabGenerator(
         n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01, max_epochs=8,
-        alpha_warmup_epochs=2, alpha_decay=0.5, decoder_column_norm=(1.0, 3.0),
-        langevin_step_size=0.15, inference_steps=10, inference_momentum=0.8,
+        alpha_warmup_epochs=2, alpha_decay=0.5, decoder_norm=(1.0, 3.0),
+        inference_step_size=0.5 * 0.15**2, inference_steps=10, inference_momentum=0.8,
         transform_alpha=0.01, device="cpu", random_state=0).fit(X)
     Z = est.transform(Xt)
-    Zs = est.transform(Xt, hard_threshold="spike")
+    Zs = copy.deepcopy(est).set_params(transform_threshold="spike").transform(Xt)
     full = psnr(Xt, est.inverse_transform(Z))
     zeroed = psnr(Xt, est.inverse_transform(Zs))
     mean_image = psnr(Xt, np.repeat(X.mean(0, keepdims=True), len(Xt), 0))

@@ -229,7 +229,7 @@ def test_unit_norm_after_fit_and_partial_fit(digits, method):
         np.testing.assert_allclose(np.linalg.norm(est2.components_, axis=1), 1.0, atol=1e-5)
     assert est2.n_iter_ == 3
     # without the constraint the norms move away from 1
-    free = SVAETransformer(n_components=20, normalize_decoder=False, max_epochs=2,
+    free = SVAETransformer(n_components=20, decoder_norm=None, max_epochs=2,
                            learning_rate=1e-2, **SMALL).fit(X[:300])
     assert np.abs(np.linalg.norm(free.components_, axis=1) - 1).max() > 0.05
 
@@ -355,9 +355,9 @@ def test_unit_norm_keeps_more_filters_active_on_patches(data_home):
 
     Without the constraint, filters of latents that the posterior stops using
     shrink towards zero norm (dead, noise-like); with it every latent stays
-    active. (benchmarks/bench_svae_unit_norm.py is the full-size version.)
+    active. (benchmarks/barello2018/bench_svae_unit_norm.py is the full-size version.)
     """
-    from skdeepsparse.preprocessing import load_natural_image_patches
+    from skdeepsparse.datasets import load_natural_image_patches
 
     # pixel variance 0.1: the scale for which likelihood_std=e^-2 was chosen
     X = load_natural_image_patches(8, n_patches=5000, data_home=data_home, random_state=0,
@@ -367,8 +367,8 @@ def test_unit_norm_keeps_more_filters_active_on_patches(data_home):
                   scale_hidden_sizes=(128,), learning_rate=3e-3, max_epochs=6,
                   prior_scale=1.0, likelihood_std=math.exp(-2),
                   validation_fraction=0.0, device="cpu", random_state=0)
-    unit = SVAETransformer(normalize_decoder=True, **common).fit(X)
-    free = SVAETransformer(normalize_decoder=False, **common).fit(X)
+    unit = SVAETransformer(decoder_norm=1.0, **common).fit(X)
+    free = SVAETransformer(decoder_norm=None, **common).fit(X)
     # (seeds 0-2 give 96 vs about 30 KL-active latents, about 72 filters with norm < 0.2)
     assert unit.n_active_components_ == 96
     assert free.n_active_components_ < 0.75 * unit.n_active_components_
@@ -436,7 +436,7 @@ def test_log_likelihood_matches_the_exact_gaussian_marginal():
     A = rng.randn(3, 5)
     X = (rng.randn(600, 3) @ A + 0.3 * rng.randn(600, 5) + 1.0)
     est = SVAETransformer(n_components=3, prior="gaussian", prior_scale=1.0, decoder_bias=True,
-                          normalize_decoder=False, likelihood_std=0.5, max_epochs=15,
+                          decoder_norm=None, likelihood_std=0.5, max_epochs=15,
                           learning_rate=1e-2, **SMALL).fit(X[:500])
     X_test = X[500:]
     b = est.intercept_.astype(np.float64)
@@ -501,18 +501,18 @@ def test_default_filters_on_real_patches(data_home):
     frequency beyond the 99% quantile of white noise).
 
     Everything is the library default (20 epochs, 10% held out) except the
-    number of patches. benchmarks/bench_svae_unit_norm.py is the full-size
+    number of patches. benchmarks/barello2018/bench_svae_unit_norm.py is the full-size
     version with both priors and three seeds.
     """
+    from skdeepsparse.datasets import load_natural_image_patches
     from skdeepsparse.metrics import gabor_like_fraction
-    from skdeepsparse.preprocessing import load_natural_image_patches
 
     X = load_natural_image_patches(12, n_patches=20000, data_home=data_home, source="files",
                                    random_state=0, pixel_std=0.1**0.5).data
     # 11,260 Adam steps per model (about 75 s each on one uncontended core). At half
     # the steps the shares were 0.09 vs 0.006: localisation grows with training.
     unit = SVAETransformer(device="cpu", random_state=0).fit(X)
-    free = SVAETransformer(normalize_decoder=False, device="cpu", random_state=0).fit(X)
+    free = SVAETransformer(decoder_norm=None, device="cpu", random_state=0).fit(X)
     shape = (12, 12)
     gabor = {name: gabor_like_fraction(est.components_, shape)
              for name, est in (("unit", unit), ("free", free))}

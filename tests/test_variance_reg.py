@@ -86,14 +86,15 @@ def test_variance_hinge_gradient_matches_autograd():
     assert torch.all(_variance_hinge_grad(Z, 0.5, 7.0, 0.0)[:, 2:4] == 0)
 
 
-@pytest.mark.parametrize("regularizer", ["column_norm", "weight_decay"])
+@pytest.mark.parametrize("regularizer", ["none", "weight_decay"])
 def test_other_regularizers(mnist_small, regularizer):
     X = mnist_small[0][:600]
+    norm = 1.0 if regularizer == "none" else None  # SDL: unit-norm atoms
     est = VarianceRegDictionaryLearner(
-        regularizer=regularizer, decoder_weight_decay=1e-3, sparsity_reg=0.005,
-        **{**FAST, "max_epochs": 2},
+        regularizer=regularizer, decoder_norm=norm, decoder_weight_decay=1e-3,
+        sparsity_reg=0.005, **{**FAST, "max_epochs": 2},
     ).fit(X)
-    if regularizer == "column_norm":
+    if norm is not None:
         norms = np.linalg.norm(est.module_.decoder.weight.detach().numpy(), axis=0)
         np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
     assert np.isfinite(est.transform(X[:10])).all()
@@ -102,7 +103,8 @@ def test_other_regularizers(mnist_small, regularizer):
 def test_mlp_decoder_column_norm_both_layers(mnist_small):
     X = mnist_small[0][:300]
     est = VarianceRegDictionaryLearner(
-        decoder="mlp", decoder_hidden_sizes=(32,), regularizer="column_norm", n_components=16,
+        decoder="mlp", decoder_hidden_sizes=(32,), regularizer="none", decoder_norm=1.0,
+        n_components=16,
         max_epochs=1, inference_steps=10, device="cpu", random_state=0,
     ).fit(X)
     for lin in [m for m in est.module_.decoder if isinstance(m, torch.nn.Linear)]:
@@ -111,7 +113,7 @@ def test_mlp_decoder_column_norm_both_layers(mnist_small):
         _ = est.components_
 
 
-@pytest.mark.parametrize("regularizer", ["column_norm", "variance"])
+@pytest.mark.parametrize("regularizer", ["none", "variance"])
 def test_lasso_inference_solver_gives_the_exact_training_codes(mnist_small, regularizer):
     """With inference_solver="lasso" the training codes are the exact minimisers of
     the training energy: a fixed point of its proximal-gradient map, the smooth
@@ -119,7 +121,8 @@ def test_lasso_inference_solver_gives_the_exact_training_codes(mnist_small, regu
     that the solver uses). SDL (column norm) and VDL with the hinge off."""
     X = mnist_small[0][:600]
     est = VarianceRegDictionaryLearner(
-        regularizer=regularizer, variance_reg=0.0, inference_solver="lasso",
+        regularizer=regularizer, decoder_norm=1.0 if regularizer == "none" else None,
+        variance_reg=0.0, inference_solver="lasso",
         sparsity_reg=0.05, **{**FAST, "max_epochs": 2}).fit(X)
     assert np.isfinite(est.transform(X[:10])).all()
     Y = est._standardize(torch.as_tensor(X[:250]))
@@ -145,7 +148,7 @@ def test_parameter_errors(mnist_small):
         VarianceRegDictionaryLearner(inference_solver="lasso", device="cpu").fit(X)
     with pytest.raises(ValueError, match="inference_solver='lasso' needs"):
         VarianceRegDictionaryLearner(inference_solver="lasso", decoder="mlp",
-                                     regularizer="column_norm", device="cpu").fit(X)
+                                     regularizer="none", device="cpu").fit(X)
     with pytest.raises(ValueError, match="decoder_weight_decay"):
         VarianceRegDictionaryLearner(regularizer="weight_decay", device="cpu").fit(X)
     with pytest.raises(ValueError, match="inference_step_size='auto'"):
@@ -216,7 +219,7 @@ def _spec_rows():
         rows[name] = dict(
             SPEC_COMMON, max_epochs=SPEC_EPOCHS[data], n_components=int(l),
             decoder="linear" if h == "-" else "mlp",
-            regularizer="column_norm" if float(cn) else "variance",
+            regularizer="none" if float(cn) else "variance",
             sparsity_reg=float(lam), variance_reg=float(beta), code_reg=float(gamma),
             inference_step_size=float(eta), decoder_learning_rate=float(lr_d),
             learning_rate=float(lr_e), decoder_bias_weight_decay=float(wd_db),
@@ -226,7 +229,7 @@ def _spec_rows():
         if h != "-":
             rows[name]["decoder_hidden_sizes"] = (int(h),)
         if float(cn):
-            rows[name]["column_norm"] = float(cn)
+            rows[name]["decoder_norm"] = float(cn)
         if anneal == "x0.5/30":
             rows[name]["decoder_lr_decay_every"] = 30
     return rows

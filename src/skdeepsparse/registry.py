@@ -6,10 +6,15 @@ A preset is a plain dict of constructor parameters. The named presets are:
     Tiny, fast configurations for the test suite (scikit-learn's estimator
     checks and the cross-cutting tests of ``tests/test_common.py``). Those
     with an ``image_shape`` need 8x8 images and skip scikit-learn's checks.
-``demo``, ``demo_smoke``
-    The ``skdeepsparse demo`` configurations for 8x8 digits (full and quick).
-``benchmark_smoke``, ``benchmark_cpu``, ``benchmark_full``
-    The ``skdeepsparse benchmark`` configurations of each budget.
+``paper_*``
+    The papers' own configurations (as released by their authors).
+``benchmark_cpu``, ``benchmark_cpu_*``
+    The configurations sized for a CPU budget (MNIST, 10,000 images, 10-20
+    epochs), the ones the benchmarks and examples compare.
+
+The application's presets (the ``skdeepsparse demo`` configurations and the
+other budgets of ``skdeepsparse benchmark``) live in
+:mod:`skdeepsparse.app.presets`.
 
 Each entry also names the weight that the benchmark sweeps to trace PSNR
 against sparsity. Adding an estimator takes its module, one entry here, a docs
@@ -75,7 +80,7 @@ _AUTO = {"device": "auto", "random_state": 0}
 # to all released scripts: batch 250, K=200 FISTA steps, tol 1e-3, T=0.5, 3 LISTA
 # steps, positive codes, Adam, seed 31; MNIST 200 epochs (5k of 60k for validation),
 # ImageNet patches 100 epochs (20k of 220k). "col-norm 0" in the table means no
-# column norm: regularizer "variance" there (column_norm is then unused).
+# column norm: regularizer "variance" and a free decoder (decoder_norm=None) there.
 _PAPER_COMMON = dict(batch_size=250, inference_steps=200, inference_tol=1e-3,
                      variance_threshold=0.5, lista_iter=3, positive_code=True,
                      optimizer="adam", device="auto", random_state=31)
@@ -83,15 +88,15 @@ _PAPER_MNIST = dict(_PAPER_COMMON, max_epochs=200, validation_fraction=5000 / 60
 _PAPER_IMNET = dict(_PAPER_COMMON, max_epochs=100, validation_fraction=20000 / 220000)
 _NL = dict(decoder="mlp")
 # row "MNIST SDL": l 128, lambda 0.005, beta 0, gamma 1, eta 1.0, lr_D 1e-3, lr_E 3e-4, norm 1
-_SDL_MNIST = dict(n_components=128, decoder="linear", regularizer="column_norm",
+_SDL_MNIST = dict(n_components=128, decoder="linear", regularizer="none",
                   sparsity_reg=0.005, variance_reg=0.0, code_reg=1.0, inference_step_size=1.0,
-                  decoder_learning_rate=1e-3, learning_rate=3e-4, column_norm=1.0,
+                  decoder_learning_rate=1e-3, learning_rate=3e-4, decoder_norm=1.0,
                   decoder_bias_weight_decay=0.0, encoder_bias_weight_decay=0.0)
 # row "MNIST SDL-NL": h 1024, lambda 0.01, gamma 1, eta 1.0, lr_D 1e-3, lr_E 1e-4, wd b1 1e-3
 _SDL_NL_MNIST = dict(_NL, n_components=128, decoder_hidden_sizes=(1024,),
-                     regularizer="column_norm", sparsity_reg=0.01, variance_reg=0.0,
+                     regularizer="none", sparsity_reg=0.01, variance_reg=0.0,
                      code_reg=1.0, inference_step_size=1.0, decoder_learning_rate=1e-3,
-                     learning_rate=1e-4, column_norm=1.0, decoder_bias_weight_decay=1e-3,
+                     learning_rate=1e-4, decoder_norm=1.0, decoder_bias_weight_decay=1e-3,
                      encoder_bias_weight_decay=0.0)
 # row "MNIST VDL": lambda 0.02, beta 10, gamma 5, eta 0.5, lr_D 3e-4, lr_E 1e-4
 _VDL_MNIST = dict(n_components=128, decoder="linear", regularizer="variance",
@@ -132,23 +137,15 @@ _VDL = Entry(
     presets={
         "test": dict(n_components=4, max_epochs=3, inference_steps=20, **_CPU),
         "test_mlp": dict(n_components=4, decoder="mlp", decoder_hidden_sizes=(8,),
-                         regularizer="column_norm", max_epochs=2, inference_steps=10,
+                         regularizer="none", decoder_norm=1.0, max_epochs=2,
+                         inference_steps=10,
                          transform_mode="fista", **_CPU),
-        "demo": dict(n_components=128, max_epochs=50, batch_size=100,
-                     decoder_learning_rate=3e-3, learning_rate=1e-3, inference_steps=100,
-                     **_AUTO),
-        "demo_smoke": dict(n_components=128, max_epochs=5, batch_size=100,
-                           decoder_learning_rate=3e-3, learning_rate=1e-3, inference_steps=100,
-                           **_AUTO),
         # A short schedule needs larger steps than the paper's 200 epochs. On 10k MNIST
         # images, 20 epochs: learning rates (decoder 1e-3, encoder 3e-4) give 17.00 dB at
         # 87.7% zeros (sparsity_reg 0.01), (3e-3, 1e-3) 17.62 dB at 88.7%
-        # (benchmarks/bench_cpu_budget_tuning.py).
-        "benchmark_smoke": dict(n_components=128, max_epochs=2, decoder_learning_rate=3e-3,
-                                learning_rate=1e-3, **_AUTO),
+        # (benchmarks/engineering/bench_cpu_budget_tuning.py).
         "benchmark_cpu": dict(n_components=128, max_epochs=20, decoder_learning_rate=3e-3,
                               learning_rate=1e-3, **_AUTO),
-        "benchmark_full": dict(n_components=128, max_epochs=200, **_AUTO),
         # The paper's released configurations (Evtimova & LeCun, TMLR 2022), one row
         # each of the table in ../shared/specs/variance_reg_and_spike_slab.md section 1.4
         # (the authors' scripts/*.sh); _PAPER_MNIST / _PAPER_IMNET hold what every row
@@ -182,13 +179,7 @@ _SVAE = Entry(
                             decoder_norm_method="weight_norm", learn_likelihood_std=True,
                             recon_estimator="analytic", lr_schedule="step", lr_decay=0.1,
                             max_epochs=2, **_SVAE_TINY),
-        "demo": dict(n_components=64, decoder_bias=True, max_epochs=20, **_AUTO),
-        "demo_smoke": dict(n_components=64, decoder_bias=True, max_epochs=2, **_AUTO),
-        "benchmark_smoke": dict(n_components=128, decoder_bias=True, max_epochs=1, **_AUTO),
         "benchmark_cpu": dict(n_components=128, decoder_bias=True, max_epochs=10, **_AUTO),
-        # Not a paper setup: Barello et al. fit 12x12 natural patches (K=169), not MNIST;
-        # on MNIST the full budget is the defaults trained longer on all images.
-        "benchmark_full": dict(n_components=169, decoder_bias=True, max_epochs=20, **_AUTO),
     },
     note="posterior-mean codes are dense (no exact zeros), so it has no sparsity sweep",
 )
@@ -198,41 +189,35 @@ _TVAE_TINY = dict(encoder_hidden_sizes=(8,), n_mc_samples=3, n_eval_samples=3, m
 # Adam on both parts and 5 draws per step: the SGD + one-cycle preset of the paper
 # needs its 300 epochs. On 10k MNIST images and 20 epochs, kl_weight 0.01 (the
 # Fashion-MNIST preset) gives 13.4 dB and a 0.34 probe, 0.001 gives 15.4 dB and 0.57
-# (benchmarks/bench_cpu_budget_tuning.py).
+# (benchmarks/engineering/bench_cpu_budget_tuning.py).
 _TVAE_BENCH = dict(n_components=128, encoder_hidden_sizes=(256, 128), optimizer="adam",
                    learning_rate=3e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
                    kl_weight=1e-3, n_mc_samples=5, n_eval_samples=5, **_AUTO)
-_TVAE_DEMO = dict(n_components=64, encoder_hidden_sizes=(256, 128), optimizer="adam",
-                  learning_rate=1e-3, decoder_optimizer="adam", decoder_learning_rate=1e-2,
-                  kl_weight=0.003, **_AUTO)
 _TVAE = Entry(
     "ThresholdedVAE", "skdeepsparse.thresholded_vae",
     presets={
         "test": dict(n_components=4, **_TVAE_TINY),
         "test_spike_slab": dict(n_components=3, kl="spike_slab", sample_method="iwae",
                                 transform_mode="mode", gradient_estimator="subgradient",
-                                normalize_decoder=True, noise_warmup=(0.1, 2, 0.2), **_TVAE_TINY),
+                                decoder_norm=1.0, noise_warmup=(0.1, 2, 0.2), **_TVAE_TINY),
         # the conv encoder and decoder (BatchNorm): 8x8 images only
         "test_conv": dict(n_components=4, decoder="conv", image_shape=(8, 8),
                           encoder_hidden_sizes=(4,), decoder_hidden_sizes=(4,), n_mc_samples=2,
                           n_eval_samples=2, max_epochs=2, batch_size=20, **_CPU),
-        "demo": dict(_TVAE_DEMO, max_epochs=30),
-        "demo_smoke": dict(_TVAE_DEMO, max_epochs=3),
-        # kl_weight 3e-3: the default soft-threshold codes get 79-87% zeros and
-        # ~15.3 dB (1e-3: 49-71%, 12.7 dB on Fashion-MNIST); bench_tvae_default_transform.py
-        "benchmark_smoke": dict(_TVAE_BENCH, max_epochs=2, kl_weight=3e-3),
+        # kl_weight 3e-3: the default soft-threshold codes get 79-87% zeros and ~15.3 dB
+        # (1e-3: 49-71%, 12.7 dB on Fashion-MNIST); bench_thresholded_vae_default_transform.py
         "benchmark_cpu": dict(_TVAE_BENCH, max_epochs=20, kl_weight=3e-3),
         # The paper's DNN setup (spec 2.6, Fashion-MNIST): conv encoder/decoder, K=256,
         # thresholded Gaussian at 10% prior non-zeros, 20 draws, KL weight 0.01, Adam 3e-4
         # (betas 0.5, 0.999; weight decay 1e-5) with a one-cycle schedule, batch 512.
-        "benchmark_full": dict(n_components=256, decoder="conv", image_shape=(28, 28),
-                               base_dist="gaussian", threshold="auto", target_sparsity=0.1,
-                               kl_weight=0.01, n_mc_samples=20, n_eval_samples=20,
-                               optimizer="adam", learning_rate=3e-4, adam_betas=(0.5, 0.999),
-                               weight_decay=1e-5, lr_schedule="one_cycle", batch_size=512,
-                               max_epochs=300, **_AUTO),
+        "paper_fashion_mnist_dnn": dict(
+            n_components=256, decoder="conv", image_shape=(28, 28), base_dist="gaussian",
+            threshold="auto", target_density=0.1, kl_weight=0.01, n_mc_samples=20,
+            n_eval_samples=20, optimizer="adam", learning_rate=3e-4, adam_betas=(0.5, 0.999),
+            weight_decay=1e-5, lr_schedule="one_cycle", batch_size=512, max_epochs=300,
+            **_AUTO),
     },
-    sweep_param="target_sparsity", sweep_values=(0.05, 0.1, 0.2, 0.4),
+    sweep_param="target_density", sweep_values=(0.05, 0.1, 0.2, 0.4),
     note="codes are the deterministic default `T_lambda(mu)` (soft threshold of the posterior "
          "location); `transform_mode='max_elbo'` gives the paper's sampled codes",
 )
@@ -241,9 +226,6 @@ _SMALL = 0.2  # the spike-and-slab paper counts |z| <= 0.2 as "off"
 # Anneal alpha within the budget: warm-up 3 epochs, then -0.25 per epoch.
 _SS_BENCH = dict(n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01,
                  alpha_decay=0.25, **_AUTO)
-# likelihood_std=0.1: with only 64 pixels the default 0.3 lets the prior win.
-_SS_DEMO = dict(n_components=32, decoder_hidden_sizes=(128,), likelihood_std=0.1,
-                learning_rate=0.01, alpha_decay=0.2, **_AUTO)
 _SS = Entry(
     "SpikeSlabGenerator", "skdeepsparse.spike_slab",
     presets={
@@ -259,17 +241,13 @@ _SS = Entry(
                           alpha_decay=0.5, inference_steps=5, batch_size=20, **_CPU),
         "test_sparse": dict(n_components=4, decoder_hidden_sizes=(8,), max_epochs=3,
                             alpha_warmup_epochs=1, alpha_decay=0.5, inference_steps=5,
-                            decoder_column_norm=(1.0, 3.0), langevin_step_size=0.15,
+                            decoder_norm=(1.0, 3.0), inference_step_size=0.5 * 0.15**2,
                             inference_momentum=0.8, **_CPU),
-        "demo": dict(_SS_DEMO, max_epochs=20, alpha_warmup_epochs=5),
-        "demo_smoke": dict(_SS_DEMO, max_epochs=2, alpha_warmup_epochs=1),
-        "benchmark_smoke": dict(_SS_BENCH, max_epochs=1, alpha_warmup_epochs=1),
         "benchmark_cpu": dict(_SS_BENCH, max_epochs=10, alpha_warmup_epochs=3),
         # Identifiable code scale (exact zeros cost < 1 dB) and 3x cheaper inference.
         "benchmark_cpu_sparse": dict(_SS_BENCH, max_epochs=10, alpha_warmup_epochs=3,
-                                     decoder_column_norm=(1.0, 3.0), langevin_step_size=0.15,
+                                     decoder_norm=(1.0, 3.0), inference_step_size=0.5 * 0.15**2,
                                      inference_steps=10, inference_momentum=0.8),
-        "benchmark_full": dict(n_components=800, max_epochs=100, **_AUTO),
     },
     sweep_param="alpha_final", sweep_values=(0.001, 0.01, 0.1, 1.0),
     sweep_fixed={"transform_threshold": _SMALL},
