@@ -246,10 +246,11 @@ def _vdl_multilayer(results: Path) -> dict:
         trend = []
         for ds, b in budget.items():
             for row in sorted(b["summary"], key=lambda r: r["steps"]):
-                gaps = [g for g in row["gaps"].values() if g is not None and math.isfinite(g)]
+                gaps = [f"{m} {g:+.2f} dB" for m, g in row["gaps"].items()
+                        if g is not None and math.isfinite(g)]
                 z_sdl, z_vdl, z_nl = row["max_zeros"]
                 trend.append(f"{row['steps']} steps ({share(row['steps'], 44_000):.2g}%): "
-                             + (f"{max(gaps):+.2f} dB" if gaps else "no overlap")
+                             + (", ".join(gaps) if gaps else "no overlap")
                              + f", zeros {z_nl:.1f} vs {max(z_sdl, z_vdl):.1f}")
             note = (f"trend ({ds}, 1 seed, VDL-NL minus best linear at equal % zeros, "
                     "highest % zeros VDL-NL vs linear): " + "; ".join(trend))

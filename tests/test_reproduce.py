@@ -149,7 +149,7 @@ def test_multilayer_verdict_pairs_over_seeds_and_reports_the_trend(reproduce, tm
     _write(tmp_path, "vdl_budget", _budget())
     row = reproduce.judge(claim, tmp_path)
     assert row["verdict"] == verdict  # the one-seed budget study is the trend, not a vote
-    assert "4400 steps (10%): +1.20 dB" in row["reason"]
+    assert "4400 steps (10%): x1 +1.20 dB" in row["reason"]
     assert row["budget"]["share_pct"] == pytest.approx(100 * 2000 * 6 / (55_000 * 200))
 
 
