@@ -420,14 +420,15 @@ def sparse_encode(
         ok = _relative_gaps(X, out, dictionary, alpha, positive) <= tol
         worst = 0
     else:
-        n_threads = torch.get_num_threads() if n_jobs is None else effective_n_jobs(n_jobs)
         before = torch.get_num_threads()
-        torch.set_num_threads(n_threads)
+        if n_jobs is not None:  # (torch's setting is process-wide: touched only if asked)
+            torch.set_num_threads(effective_n_jobs(n_jobs))
         try:
             out, worst, ok = _encode(X, dictionary, alpha, positive, max_iter, tol, init, dev,
                                      batch_size, gram, cov)
         finally:
-            torch.set_num_threads(before)
+            if n_jobs is not None:
+                torch.set_num_threads(before)
     n_bad = int(n - ok.sum())
     if verbose:
         print(f"[sparse_encode] {n} rows, {k} atoms, algorithm={algorithm!r}: at most "
