@@ -138,7 +138,7 @@ class ToySparseAutoencoder(BaseSparseEstimator):
         H = self.module_["encoder"](Xs)
         return torch.relu(H) if self.transform_mode == "relu" else H
 
-    def _train_step(self, X):
+    def _train_step(self, X, rows=None):
         (opt,) = self._optimizers
         Xs = self._standardize(X)
         Z = torch.relu(self.module_["encoder"](Xs))
@@ -416,8 +416,8 @@ def test_reload_then_fail_then_train(case, digits, tmp_path, monkeypatch):
     cls = type(loaded)
     real = cls._train_step
 
-    def diverging(self, batch):
-        stats = real(self, batch)
+    def diverging(self, batch, rows=None):
+        stats = real(self, batch, rows)
         _poison(self)
         return stats
 
@@ -446,9 +446,9 @@ def test_changed_learning_rate_is_used_by_partial_fit(case, digits, monkeypatch)
     est = _fitted(case, X)
     cls, real, seen = type(est), type(est)._train_step, []
 
-    def spy(self, batch):
+    def spy(self, batch, rows=None):
         seen.append(self._optimizers[0].param_groups[0]["lr"])
-        return real(self, batch)
+        return real(self, batch, rows)
 
     monkeypatch.setattr(cls, "_train_step", spy)
     est.set_params(learning_rate=0.0123)
@@ -502,10 +502,10 @@ def test_interrupt_with_validation_names_the_epoch_kept(case, digits, monkeypatc
     est = make(name, preset, validation_fraction=0.3, max_epochs=5, n_iter_no_change=None)
     cls, real = type(est), type(est)._train_step
 
-    def interrupt_in_third_epoch(self, batch):
+    def interrupt_in_third_epoch(self, batch, rows=None):
         if self.n_iter_ == 2:
             raise KeyboardInterrupt
-        return real(self, batch)
+        return real(self, batch, rows)
 
     monkeypatch.setattr(cls, "_train_step", interrupt_in_third_epoch)
     with pytest.warns(UserWarning, match="interrupted") as record:

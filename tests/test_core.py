@@ -22,6 +22,7 @@ from sklearn.pipeline import make_pipeline
 import skdeepsparse._base as base
 from skdeepsparse import TrainingDivergedError, VarianceRegDictionaryLearner
 from skdeepsparse._base import resolve_device
+from skdeepsparse.exceptions import FitInterruptedWarning
 
 
 def make(**kw):
@@ -119,20 +120,21 @@ def test_diverging_fit_keeps_previous_model(digits):
     before = est.transform(X)
     n_iter, hist = est.n_iter_, len(est.history_)
     est.set_params(inference_step_size=1e30, warm_start=True)
-    with pytest.raises(TrainingDivergedError, match="diverged"):
+    with pytest.raises(TrainingDivergedError, match="diverged"), pytest.warns(
+            UserWarning, match="is unstable"):
         est.fit(X)
     est.set_params(inference_step_size=0.5)
     np.testing.assert_array_equal(est.transform(X), before)
     assert est.n_iter_ == n_iter and len(est.history_) == hist
     # A cold refit that diverges also leaves the old model in place.
     est.set_params(inference_step_size=1e30, warm_start=False)
-    with pytest.raises(TrainingDivergedError):
+    with pytest.raises(TrainingDivergedError), pytest.warns(UserWarning, match="is unstable"):
         est.fit(X)
     est.set_params(inference_step_size=0.5)
     np.testing.assert_array_equal(est.transform(X), before)
     # partial_fit too.
     est.set_params(inference_step_size=1e30)
-    with pytest.raises(TrainingDivergedError):
+    with pytest.raises(TrainingDivergedError), pytest.warns(UserWarning, match="is unstable"):
         est.partial_fit(X)
     est.set_params(inference_step_size=0.5)
     np.testing.assert_array_equal(est.transform(X), before)
@@ -140,7 +142,7 @@ def test_diverging_fit_keeps_previous_model(digits):
 
 def test_failed_first_fit_leaves_estimator_unfitted(digits):
     est = make(inference_step_size=1e30)
-    with pytest.raises(TrainingDivergedError):
+    with pytest.raises(TrainingDivergedError), pytest.warns(UserWarning, match="is unstable"):
         est.fit(digits[0][:200])
     assert not hasattr(est, "module_") and not hasattr(est, "n_features_in_")
 
@@ -151,17 +153,46 @@ def test_keyboard_interrupt_keeps_last_epoch(digits, monkeypatch):
     real = VarianceRegDictionaryLearner._train_step
     calls = {"n": 0}
 
-    def flaky(self, batch):
+    def flaky(self, batch, rows=None):
         calls["n"] += 1
         if calls["n"] == 6:  # second batch of the second epoch
             raise KeyboardInterrupt
-        return real(self, batch)
+        return real(self, batch, rows)
 
     monkeypatch.setattr(VarianceRegDictionaryLearner, "_train_step", flaky)
-    with pytest.warns(UserWarning, match=r"interrupted; keeping the last completed epoch \(0\)"):
+    with pytest.warns(FitInterruptedWarning,
+                      match=r"fit interrupted; keeping the last completed epoch \(0\)"):
         est.fit(X)
-    assert est.n_iter_ == 1
+    assert est.n_iter_ == 1 and est.interrupted_ is True
     assert np.isfinite(est.transform(X)).all()
+    # The next call that completes says so; an interrupt in a partial_fit's first
+    # epoch propagates and leaves the model (and interrupted_) as it was.
+    calls["n"] = -100
+    est.partial_fit(X)
+    assert est.interrupted_ is False and est.n_iter_ == 2
+    calls["n"] = 5
+    with pytest.raises(KeyboardInterrupt):
+        est.partial_fit(X)
+    assert est.interrupted_ is False and est.n_iter_ == 2
+
+
+def test_interrupted_is_false_after_a_complete_fit(digits):
+    assert make(max_epochs=1).fit(digits[0][:100]).interrupted_ is False
+
+
+def test_device_change_that_only_moves_the_module_is_honoured(digits):
+    X = digits[0][:200]
+    est = make(device="cpu", max_epochs=1).fit(X)
+    before = est.transform(X)
+    est.set_params(device="auto")  # the CPU here, or a GPU: the same architecture
+    np.testing.assert_allclose(est.transform(X), before, rtol=1e-5, atol=1e-6)
+    est.partial_fit(X)
+    assert est.device_ == resolve_device("auto") and est.n_iter_ == 2
+    assert next(est.module_.parameters()).device.type == est.device_.type
+    est.set_params(device="cpu", warm_start=True).fit(X)
+    assert est.device_ == torch.device("cpu") and est.n_iter_ == 3
+    with pytest.raises(ValueError, match="device"):
+        est.set_params(device="tpu").transform(X)
 
 
 def test_batched_transform_bounds_memory(digits, monkeypatch):
@@ -250,7 +281,7 @@ def test_partial_fit_records_history_and_shows_progress(digits, capsys):
     assert "partial_fit (epoch 1)" in err and "4/4" in err
     # A failing partial_fit rolls its record back.
     est.set_params(inference_step_size=1e30)
-    with pytest.raises(TrainingDivergedError):
+    with pytest.raises(TrainingDivergedError), pytest.warns(UserWarning, match="is unstable"):
         est.partial_fit(X)
     assert len(est.history_) == 2
 
@@ -261,9 +292,9 @@ def _record_threads(monkeypatch):
     real = VarianceRegDictionaryLearner._train_step
     real_t = VarianceRegDictionaryLearner._transform_batch
 
-    def step(self, batch):
+    def step(self, batch, rows=None):
         seen.append(("fit", torch.get_num_threads()))
-        return real(self, batch)
+        return real(self, batch, rows)
 
     def transform(self, batch):
         seen.append(("transform", torch.get_num_threads()))

@@ -32,6 +32,23 @@ def test_fit_on_gpu_pickle_to_cpu_state():
     assert cpu.history_[0]["loss"] == pytest.approx(est.history_[0]["loss"], rel=1e-3)
 
 
+def test_device_change_moves_a_fitted_model_and_its_optimizer_state():
+    X = load_digits().data[:300] / 16.0
+    est = VarianceRegDictionaryLearner(n_components=16, max_epochs=1, device="cpu",
+                                       random_state=0).fit(X)
+    before = est.transform(X)
+    est.set_params(device="cuda")
+    np.testing.assert_allclose(est.transform(X), before, rtol=1e-4, atol=1e-5)
+    assert next(est.module_.parameters()).is_cuda and est.device_.type == "cuda"
+    est.partial_fit(X)
+    for opt in est._optimizers:
+        for st in opt.state.values():
+            assert all(v.is_cuda for v in st.values()
+                       if isinstance(v, torch.Tensor) and v.dim() > 0)
+    est.set_params(device="cpu").partial_fit(X)
+    assert not next(est.module_.parameters()).is_cuda and est.n_iter_ == 3
+
+
 def test_sparse_encode_on_gpu():
     rng = np.random.RandomState(0)
     D = rng.randn(64, 100)

@@ -16,10 +16,6 @@ class docstring).
 from __future__ import annotations
 
 import copy
-import logging
-import math
-import time
-import warnings
 from abc import abstractmethod
 from numbers import Integral, Real
 from typing import Any
@@ -27,8 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils import check_array, check_random_state
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import _thread_limit
@@ -41,19 +36,20 @@ from ._optim import (
     resolve_settings,
 )
 from ._sklearn_compat import Interval
-from .exceptions import FitInterruptedWarning, TrainingDivergedError
+from ._state import FitTransaction, TorchStateMixin
+from ._training import fit_epochs
+from ._validation import (
+    _same,
+    check_codes,
+    check_common_params,
+    check_data_scale,
+    check_input_scale,
+    check_output_finite,
+    resolve_device,
+)
 
 __all__ = ["BaseSparseEstimator", "resolve_device"]
 
-# Training messages (early stopping, per-epoch records) go to this logger, a
-# child of the "skdeepsparse" logger: configure that one to see them.
-logger = logging.getLogger(__name__)
-
-# For ``_input_scale = "<name of a std parameter>"``: the data's root-mean-square
-# may be at most this many times larger or smaller than that std (in data units)
-# before the fit warns. Pixels in [0, 1] (RMS 0.3-0.4) or standardised features
-# (RMS 1) against the defaults 0.14-0.3 are 1-8x; 0..16 pixels are 25-60x.
-_SCALE_RATIO_LIMIT = 20.0
 
 # Rows per chunk in transform / inverse_transform / score: bounds memory for any
 # n_samples while keeping the matrix products large enough to be efficient.
@@ -68,111 +64,71 @@ _LOOP_PARAMS = frozenset({
 })
 
 
-def resolve_device(device: str | torch.device) -> torch.device:
-    """Turn a ``device`` parameter into a :class:`torch.device`.
+class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                          BaseEstimator):
+    """Base class of all skdeepsparse estimators: the model contract, in one place.
 
-    Parameters
-    ----------
-    device : {"auto", "cpu", "cuda", "cuda:N", "mps"} or torch.device
-        ``"auto"`` picks CUDA when available, else the CPU.
+    A model subclass lists every parameter in ``__init__`` (its own, then the
+    shared ones, which scikit-learn needs explicit), extends
+    ``_parameter_constraints`` and supplies only its mathematics through hooks.
+    ``ToySparseAutoencoder`` in ``tests/test_common.py`` is the smallest
+    complete example.
 
-    Returns
-    -------
-    torch.device
-
-    Raises
-    ------
-    ValueError
-        If the value is not a device name, names a kind of device that the
-        estimators do not run on, or names a CUDA device that this machine
-        does not have.
-    """
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ValueError(
-            f"The 'device' parameter must be 'auto', 'cpu', 'cuda', 'cuda:N', 'mps' or a "
-            f"torch.device; got {device!r}."
-        ) from exc
-    if dev.type not in ("cpu", "cuda", "mps"):
-        raise ValueError(
-            f"The 'device' parameter must name a CPU, CUDA or MPS device; got {device!r} "
-            f"(device type {dev.type!r} holds no data the estimators can train on)."
-        )
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"device={device!r} was requested but CUDA is not available on this "
-                "machine; use device='cpu' or device='auto'."
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(
-                f"device={device!r} was requested but only {torch.cuda.device_count()} "
-                "CUDA device(s) are visible."
-            )
-    elif dev.type == "mps":
-        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-            raise ValueError(f"device={device!r} was requested but MPS is not available.")
-    return dev
-
-
-def _same(a, b) -> bool:
-    """Parameter equality that survives arrays, tuples vs lists and classes."""
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    try:
-        eq = a == b
-        return bool(eq) if not isinstance(eq, np.ndarray) else bool(eq.all())
-    except Exception:  # noqa: BLE001 - incomparable objects: fall back to identity
-        return a is b
-
-
-class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    """Base class of all skdeepsparse estimators.
-
-    Subclasses list their own parameters in ``__init__`` (together with the
-    common ones below), extend ``_parameter_constraints`` and implement the hooks:
+    Hooks a model must implement:
 
     ``_build_module(n_features)``
-        Return a fresh ``torch.nn.Module`` holding every learned tensor. It is
-        built on the CPU under a seeded, forked global RNG so that PyTorch's
-        default initialisers are reproducible without touching the user's
-        global seed, then moved to ``device_`` and the data's dtype.
-    ``_parameter_groups()``
-        Optional: the parameters of each optimizer group, ``{"main": [...],
-        "decoder": [...]}`` (default: every parameter in ``"main"``). A model
-        with groups besides the main one names them in ``_optimizer_groups``;
-        the core builds, schedules, snapshots and rebuilds every group's
-        optimizer, each set by the routing rule of :mod:`skdeepsparse._optim`
-        (``<group>_<shared name>``; ``None``: the main group's value).
-        ``self._optimizer(name)`` is a group's optimizer.
-    ``_train_step(X)``
-        One update on the mini-batch tensor ``X``: compute the loss, call
-        ``backward`` and step the optimizers (the core steps their schedules);
-        return a dict of 0-d tensors (or
-        floats) that includes ``"loss"``. Values are averaged per epoch into
-        ``history_`` and checked for NaN/Inf. The core steps the schedulers.
+        Return a fresh ``torch.nn.Module`` holding every learned tensor; the
+        core builds it on the CPU and moves it to ``device_`` and the data's
+        dtype.
+    ``_train_step(X, rows)``
+        One update on the mini-batch tensor ``X`` (``rows``: its row indices
+        in the training data, for per-sample state such as persistent
+        chains; ``None`` when called outside the loop): compute the loss, call
+        ``backward`` and step the optimizers (``self._optimizer(group)``;
+        the core steps their schedules); return a dict of 0-d tensors or
+        floats that includes ``"loss"``.
     ``_transform_batch(X)``, ``_inverse_transform_batch(Z)``
         Encode and decode a batch (tensors in, tensors out). They must not
         change the module: several threads may call them at once.
     ``_score_samples_batch(X)``
         Per-sample score, higher is better (negative error or ELBO).
 
-    Optional hooks: ``_validation_loss(X)`` (default: minus the mean score),
-    ``_on_fit_start(X)`` (resolve ``"auto"`` parameters once, fitted
-    constants), ``_prepare_training(X, partial)`` (per-call set-up;
-    ``self._batch_rows`` then gives each batch's row indices),
-    ``_on_epoch_end(epoch)``, ``_on_fit_end(X)`` (fitted statistics) and
-    ``_check_params(X)`` (cross-parameter checks).
+    Optional hooks: ``_parameter_groups()`` (the parameters of each optimizer
+    group, ``{"main": [...], "decoder": [...]}``, default every parameter in
+    ``"main"``; the groups besides ``"main"`` are named in
+    ``_optimizer_groups`` and set by the routing rule of
+    :mod:`skdeepsparse._optim`: ``<group>_<shared name>``, ``None`` = the main
+    group's value), ``_auto_setting(group, name, optimizer)`` (what
+    ``"auto"`` means for a group's optimizer or learning rate),
+    ``_validation_loss(X)`` (default: minus the score), ``_on_fit_start(X)``
+    (resolve ``"auto"`` parameters, fitted constants; once per fresh fit),
+    ``_prepare_training(X, partial)`` (per-call set-up),
+    ``_on_epoch_end(epoch)``, ``_on_fit_end(X)`` (fitted statistics, inside
+    the fit transaction) and ``_check_params(X)`` (cross-parameter checks).
+
+    What the core guarantees: input validation and dtype (output dtype =
+    input dtype), device resolution into ``device_``, seeding from
+    ``random_state`` (never the global seed), the optimizers and
+    ``torch.optim.lr_scheduler`` schedules of every group (built, stepped,
+    snapshot, restored, rebuilt when their parameters change), the training
+    loop of :mod:`skdeepsparse._training` (batching, per-epoch means of the
+    train step's statistics in ``history_``, NaN/Inf checks, validation
+    split, early stopping, restore-best, progress bars, Ctrl-C keeping the
+    last completed epoch with ``interrupted_ = True`` and a
+    :class:`~skdeepsparse.exceptions.FitInterruptedWarning`), a fit
+    transaction (a failed call leaves the previous state), batched
+    ``transform`` / ``inverse_transform`` / ``score_samples`` in chunks of
+    ``_chunk_rows()`` rows, and pickling (state on the CPU; a model fitted on
+    a GPU loads on a CPU-only machine).
 
     Class attributes: ``_free_params`` names the model's parameters that are
-    read at every use and may change after ``fit``; ``_extra_optimizer_params``
-    those that rebuild the optimizers. Any other changed parameter is refused
-    by ``warm_start``, ``partial_fit`` and ``transform`` with a clear error.
-    ``_default_optimizer`` and ``_default_learning_rate`` resolve ``"auto"``.
-    ``_input_scale`` says what scale of data the model's likelihood needs,
+    read at every use and may change after ``fit``; optimizer parameters
+    (shared, ``<group>_*`` and ``_extra_optimizer_params``) rebuild the
+    optimizers. Any other changed parameter is refused by ``warm_start``,
+    ``partial_fit`` and ``transform`` with a clear error.
+    ``_default_optimizer`` and ``_default_learning_rate`` resolve the main
+    group's ``"auto"``. ``_input_scale`` says what scale of data the model's
+    likelihood needs,
     checked by ``fit`` and the first ``partial_fit`` (one mechanism for every
     estimator): ``None`` (the model standardises the data itself, or any
     scale works), ``(low, high)`` (the likelihood needs data within that
@@ -200,8 +156,8 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "verbose": ["verbose"],
     }
 
-    # Names of attributes that hold torch state; the pickling code moves them to
-    # the CPU and back.  Subclasses extend this when they keep extra tensors.
+    # Names of attributes that hold torch state; device moves and pickling move
+    # them. Subclasses extend this when they keep extra tensors.
     _torch_attributes: tuple[str, ...] = ("module_",)
     _free_params: frozenset = frozenset()
     # Named optimizer groups besides the main one (see skdeepsparse._optim).
@@ -220,7 +176,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """Return a new module for ``n_features`` input features."""
 
     @abstractmethod
-    def _train_step(self, X: torch.Tensor) -> dict[str, Any]:
+    def _train_step(self, X: torch.Tensor, rows: np.ndarray | None = None) -> dict[str, Any]:
         """One training update on a mini-batch; return a dict with ``"loss"``."""
 
     @abstractmethod
@@ -272,12 +228,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         fit transaction (fitted statistics computed here roll back on failure)."""
 
     def _prepare_training(self, X: np.ndarray, partial: bool) -> None:
-        """Called at the start of every ``fit`` / ``partial_fit`` training loop.
-
-        During ``_train_step``, ``self._batch_rows`` holds the row indices of
-        the current batch in ``X`` (for per-sample state such as persistent
-        chains); it is ``None`` outside the loop.
-        """
+        """Called at the start of every ``fit`` / ``partial_fit`` training loop."""
 
     def _check_params(self, X: np.ndarray) -> None:
         """Cross-parameter checks that the constraint table cannot express."""
@@ -319,19 +270,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         self._validate_params()
         warm = self.warm_start and self.__sklearn_is_fitted__()
-        with _thread_limit(), self._transaction():
-            if warm:
-                self._prepare_continuation()
-            X = self._validate_X(X, reset=not warm)
-            self._check_data_scale(X)
-            self._check_common_params()
-            self._check_params(X)
-            self._check_input_scale(X)
-            if not warm:
-                self._initialize(X)
-            self._fit_epochs(X, self.max_epochs, use_validation=True)
-            self._on_fit_end(X)
-        return self
+        return self._train(X, resume=warm, n_epochs=self.max_epochs, partial=False)
 
     def partial_fit(self, X, y=None):
         """Update the model with one pass over ``X`` in mini-batches.
@@ -355,18 +294,22 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             The updated estimator.
         """
         self._validate_params()
-        first = not self.__sklearn_is_fitted__()
-        with _thread_limit(), self._transaction():
-            if not first:
+        return self._train(X, resume=self.__sklearn_is_fitted__(), n_epochs=1, partial=True)
+
+    def _train(self, X, *, resume: bool, n_epochs: int, partial: bool):
+        """The body of ``fit`` and ``partial_fit``, as one transaction."""
+        with _thread_limit(), FitTransaction(self):
+            if resume:
                 self._prepare_continuation()
-            X = self._validate_X(X, reset=first)
-            self._check_data_scale(X)
-            self._check_common_params()
+            X = self._validate_X(X, reset=not resume)
+            check_data_scale(self, X)
+            check_common_params(self)
             self._check_params(X)
-            if first:
-                self._check_input_scale(X)
+            if not (resume and partial):  # a warm fit checks its new data too
+                check_input_scale(self, X)
+            if not resume:
                 self._initialize(X)
-            self._fit_epochs(X, 1, use_validation=False, partial=True)
+            fit_epochs(self, X, n_epochs, use_validation=not partial, partial=partial)
             self._on_fit_end(X)
         return self
 
@@ -400,9 +343,9 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             Reconstruction, in the dtype of the codes.
         """
         self._check_fitted_params()
-        Z = self._check_codes(X)
+        Z = check_codes(self, X)
         out = self._map_batches(Z, self._inverse_transform_batch, self.n_features_in_)
-        self._check_output_finite(out, "inverse_transform", "codes")
+        check_output_finite(self, out, "inverse_transform", "codes")
         return out
 
     def score_samples(self, X):
@@ -420,7 +363,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         X = self._check_fitted_input(X)
         out = self._map_batches(X, self._score_samples_batch, None)
-        self._check_output_finite(out, "score_samples", "data")
+        check_output_finite(self, out, "score_samples", "data")
         return out
 
     def score(self, X, y=None) -> float:
@@ -453,6 +396,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """Validate the parameters where they are read after ``fit``."""
         check_is_fitted(self)
         self._validate_params()
+        self._sync_device()
         changed = self._changed_params() - self._optimizer_params
         if changed:
             raise ValueError(self._changed_message(changed, "using the fitted model"))
@@ -460,112 +404,15 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
     def _check_fitted_input(self, X) -> np.ndarray:
         self._check_fitted_params()
         X = self._validate_X(X, reset=False)
-        self._check_data_scale(X)
+        check_data_scale(self, X)
         return X
 
-    def _check_codes(self, Z) -> np.ndarray:
-        Z = check_array(Z, dtype=[np.float64, np.float32], accept_sparse=False)
-        if Z.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"Codes have {Z.shape[1]} features, but {type(self).__name__} has "
-                f"{self._n_features_out} components."
-            )
-        return Z
-
-    def _check_common_params(self) -> None:
-        # sklearn's Interval(Integral) accepts True/False (bool is an int): refuse
-        # them where a number is meant.
-        for name, constraints in self._parameter_constraints.items():
-            value = getattr(self, name, None)
-            if isinstance(value, (bool, np.bool_)) and "boolean" not in constraints:
-                raise ValueError(
-                    f"The '{name}' parameter of {type(self).__name__} must be a number or "
-                    f"one of its documented values, not the boolean {value!r}."
-                )
-        for group in (MAIN, *self._optimizer_groups):
-            name = param_name(group, "adam_betas")
-            betas = getattr(self, name, None)
-            if betas is None and group != MAIN:
-                continue
-            if len(tuple(betas)) != 2 or not all(
-                isinstance(b, Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas
-            ):
-                raise ValueError(
-                    f"The '{name}' parameter of {type(self).__name__} must be two floats "
-                    f"in [0, 1); got {betas!r}."
-                )
-        if self.batch_size < self._min_batch_size:
-            raise ValueError(
-                f"The 'batch_size' parameter of {type(self).__name__} must be >= "
-                f"{self._min_batch_size} ({self._min_batch_reason}); got {self.batch_size}."
-            )
-
     _min_batch_reason = ""
-
-    def _check_data_scale(self, X: np.ndarray) -> None:
-        """Refuse data whose magnitude the model's dtype cannot compute with.
-
-        The models square the data (reconstruction errors, standard
-        deviations): values above ``sqrt(finfo.max) / n_features`` overflow.
-        """
-        if X.size == 0:
-            return
-        limit = math.sqrt(np.finfo(X.dtype).max) / max(X.shape[1], 1)
-        # max and -min instead of abs(X): no temporary copy of the data.
-        peak = max(float(X.max()), -float(X.min()))
-        if peak > limit:
-            raise ValueError(
-                f"{type(self).__name__}: the data reach |x| = {peak:.3g}, beyond what "
-                f"{X.dtype} arithmetic can square without overflow (about {limit:.3g} for "
-                f"{X.shape[1]} features). Rescale the data (e.g. with StandardScaler) first."
-            )
-
-    def _check_input_scale(self, X: np.ndarray) -> None:
-        """Warn when the data are not on the scale the model's likelihood needs."""
-        need = self._input_scale
-        if need is None or X.size == 0:
-            return
-        name = type(self).__name__
-        lo, hi = float(X.min()), float(X.max())
-        if isinstance(need, str):
-            std = getattr(self, need)
-            if not isinstance(std, Real) or isinstance(std, bool):
-                return  # "auto": the model scales it to the data
-            peak = max(abs(lo), abs(hi))
-            # Divide by the peak before squaring: no overflow for any finite data.
-            rms = (peak * math.sqrt(float(np.mean(np.square(X / peak, dtype=np.float64))))
-                   if peak > 0 else 0.0)
-            ratio = rms / float(std)
-            if not 1 / _SCALE_RATIO_LIMIT <= ratio <= _SCALE_RATIO_LIMIT:
-                warnings.warn(
-                    f"{name}: {need}={float(std):g} is a standard deviation in data units, "
-                    f"but these data range over [{lo:.4g}, {hi:.4g}] with root-mean-square "
-                    f"{rms:.4g}, {ratio:.3g} times that: far (more than "
-                    f"{_SCALE_RATIO_LIMIT:g}x) from the scale the likelihood assumes, so the "
-                    f"fit will be poor. Rescale the data (e.g. MinMaxScaler to [0, 1], or "
-                    f"StandardScaler) or set {need} to match.",
-                    UserWarning, stacklevel=3,
-                )
-            return
-        low, high = need
-        slack = 1e-6 * max(high - low, 1.0)
-        if lo < low - slack or hi > high + slack:
-            warnings.warn(
-                f"{name}: the likelihood of this model needs data in [{low:g}, {high:g}] "
-                f"({self._input_scale_reason or 'its output range'}), but these data range "
-                f"over [{lo:.4g}, {hi:.4g}]. Rescale them first (e.g. MinMaxScaler) or "
-                "the fit will be poor.",
-                UserWarning, stacklevel=3,
-            )
 
     _input_scale_reason = ""
 
     def _check_output_finite(self, out: np.ndarray, method: str, what: str) -> None:
-        if not np.isfinite(out).all():
-            raise ValueError(
-                f"{type(self).__name__}.{method} produced non-finite values: the {what} "
-                "are too large for the fitted model in this dtype."
-            )
+        check_output_finite(self, out, method, what)
 
     # ----------------------------------------------------- parameter changes
     def _changed_params(self) -> set[str]:
@@ -575,8 +422,17 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
             return set()
         now = self.get_params(deep=False)
         return {k for k, v in now.items()
-                if k not in _LOOP_PARAMS and k not in self._free_params
+                if k not in _LOOP_PARAMS and k not in self._free_params and k != "device"
                 and not _same(v, built.get(k))}
+
+    def _sync_device(self) -> None:
+        """Honour a ``device`` changed after ``fit``: move the model (a model loaded
+        on a machine without its device stays where it was loaded)."""
+        built = getattr(self, "_built_params", None)
+        if built is None or _same(self.device, built.get("device")):
+            return
+        self._move_to(resolve_device(self.device))
+        self._built_params = {**built, "device": copy.deepcopy(self.device)}
 
     def _changed_message(self, changed, doing: str) -> str:
         names = ", ".join(sorted(changed))
@@ -588,6 +444,7 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
 
     def _prepare_continuation(self) -> None:
         """Before a warm ``fit`` or a ``partial_fit`` on a fitted model."""
+        self._sync_device()
         changed = self._changed_params()
         opt_changed = changed & self._optimizer_params
         if changed - opt_changed:
@@ -628,11 +485,16 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         shape = (n,) if out_dim is None else (n, out_dim)
         out = np.empty(shape, dtype=X.dtype)
         with _thread_limit(), torch.no_grad():
-            for start in range(0, n, _TRANSFORM_CHUNK):
-                stop = min(start + _TRANSFORM_CHUNK, n)
+            chunk = self._chunk_rows()
+            for start in range(0, n, chunk):
+                stop = min(start + chunk, n)
                 res = fn(self._to_tensor(X[start:stop]))
                 out[start:stop] = res.detach().to("cpu", torch.float64).numpy()
         return out
+
+    def _chunk_rows(self) -> int:
+        """Rows per chunk of every batched computation (transform, score, validation)."""
+        return _TRANSFORM_CHUNK
 
     def _make_generator(self, seed: int) -> torch.Generator:
         gen = torch.Generator(device=self.device_)
@@ -728,268 +590,3 @@ class BaseSparseEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.n_iter_ = 0
         self.n_steps_ = 0
         self.history_ = []
-
-    def _split(self, n: int, use_validation: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        idx = self._rng.permutation(n) if self.shuffle else np.arange(n)
-        n_val = int(math.floor(self.validation_fraction * n)) if use_validation else 0
-        if n_val < 1 or n - n_val < 1:
-            return np.sort(idx) if not self.shuffle else idx, None
-        return idx[n_val:], np.sort(idx[:n_val])
-
-    def _batches(self, train_idx: np.ndarray) -> list[np.ndarray]:
-        order = self._rng.permutation(train_idx) if self.shuffle else train_idx
-        # Nearly equal batches instead of a ragged last one: every batch has at
-        # least batch_size // 2 rows, which batch statistics (variance hinge) need.
-        n_batches = max(1, math.ceil(len(order) / self.batch_size))
-        return np.array_split(order, n_batches)
-
-    def _state_snapshot(self) -> dict:
-        return {k: v.detach().clone() for k, v in self.module_.state_dict().items()}
-
-    def _validation_score(self, X_val: np.ndarray) -> float:
-        self.module_.eval()
-        total, count = 0.0, 0
-        try:
-            with torch.no_grad():
-                for start in range(0, X_val.shape[0], _TRANSFORM_CHUNK):
-                    chunk = self._to_tensor(X_val[start : start + _TRANSFORM_CHUNK])
-                    loss = self._validation_loss(chunk)
-                    total += float(loss.sum())
-                    count += loss.shape[0]
-        finally:
-            self.module_.train()
-        return total / max(count, 1)
-
-    def _fit_epochs(
-        self, X: np.ndarray, n_epochs: int, *, use_validation: bool, partial: bool = False
-    ) -> None:
-        """The training loop shared by ``fit`` and ``partial_fit``."""
-        self._ensure_optimizers()
-        train_idx, val_idx = self._split(X.shape[0], use_validation)
-        steps_per_epoch = max(1, math.ceil(len(train_idx) / self.batch_size))
-        optim = self._optim
-        optim.start(n_epochs * steps_per_epoch, partial)
-        self.interrupted_ = False
-        self._prepare_training(X, partial)
-        X_val = X[val_idx] if val_idx is not None else None
-        name = type(self).__name__
-        # Early stopping monitors the validation loss when data are held out,
-        # else the training loss (as scikit-learn's MLP does); partial_fit
-        # makes one pass whatever the losses say.
-        monitor = None if partial else ("val_loss" if X_val is not None else "loss")
-        best_loss, best_state, best_epoch, stale = math.inf, None, None, 0
-        monitored_best, stopped = math.inf, False
-        last_state = self._state_snapshot()
-        bar = batch_bar = None
-        if self.verbose:
-            from tqdm.auto import tqdm
-
-            if partial:
-                batch_bar = tqdm(total=steps_per_epoch, unit="batch", leave=self.verbose > 1,
-                                 desc=f"{name}.partial_fit (epoch {self.n_iter_})")
-            else:
-                bar = tqdm(total=n_epochs, desc=name, unit="epoch")
-        completed = 0
-        self.module_.train()
-        try:
-            for _ in range(n_epochs):
-                t0 = time.perf_counter()
-                sums: dict[str, Any] = {}
-                batches = self._batches(train_idx)
-                for b in batches:
-                    self._batch_rows = b
-                    stats = self._train_step(self._to_tensor(X[b]))
-                    optim.step_batch()
-                    self.n_steps_ += 1
-                    for k, v in stats.items():
-                        v = v.detach() if isinstance(v, torch.Tensor) else v
-                        sums[k] = sums.get(k, 0.0) + v
-                    if batch_bar is not None:
-                        batch_bar.update(1)
-                # One host sync per epoch: values stay on the device until here.
-                record = {k: float(v) / len(batches) for k, v in sums.items()}
-                record.update(optim.learning_rates())
-                epoch = self.n_iter_
-                self._check_finite(record, epoch)
-                if X_val is not None:
-                    record["val_loss"] = self._validation_score(X_val)
-                    if not math.isfinite(record["val_loss"]):
-                        raise TrainingDivergedError(
-                            f"{type(self).__name__}: validation loss became "
-                            f"{record['val_loss']} at epoch {epoch}."
-                        )
-                record["epoch"] = epoch
-                record["time"] = time.perf_counter() - t0
-                optim.step_epoch()
-                self._on_epoch_end(epoch)
-                self.n_iter_ += 1
-                completed += 1
-                self.history_.append(record)
-                last_state = self._state_snapshot()
-                shown = {k: f"{record[k]:.4g}" for k in ("loss", "val_loss") if k in record}
-                logger.debug("%s epoch %d: %s", name, epoch, shown)
-                if bar is not None:
-                    bar.set_postfix(shown)
-                    bar.update(1)
-                if batch_bar is not None:
-                    batch_bar.set_postfix(shown)
-                if X_val is not None:
-                    if best_state is None or record["val_loss"] < best_loss:
-                        best_loss, best_state, best_epoch = record["val_loss"], last_state, epoch
-                if monitor is not None:
-                    value = record[monitor]
-                    if not math.isfinite(monitored_best) or (
-                            value < monitored_best - self.tol * abs(monitored_best)):
-                        stale = 0
-                    else:
-                        stale += 1
-                    monitored_best = min(monitored_best, value)
-                    if self.n_iter_no_change is not None and stale >= self.n_iter_no_change:
-                        stopped = True
-                        what = "validation" if monitor == "val_loss" else "training"
-                        msg = (f"{name}: early stopping after epoch {epoch}: no {what} loss "
-                               f"improvement of more than tol={self.tol:g} (relative) in "
-                               f"{stale} epochs.")
-                        logger.info(msg)
-                        if bar is not None:
-                            bar.set_postfix({**shown, "stopped": f"epoch {epoch}"})
-                        break
-        except KeyboardInterrupt:
-            if completed == 0:
-                raise
-            if best_state is not None:
-                kept = f"the epoch with the best validation loss ({best_epoch})"
-            else:
-                self.module_.load_state_dict(last_state)
-                kept = f"the last completed epoch ({self.n_iter_ - 1})"
-            self.interrupted_ = True
-            warnings.warn(
-                f"{type(self).__name__}.{'partial_fit' if partial else 'fit'} interrupted; "
-                f"keeping {kept}.",
-                FitInterruptedWarning,
-                stacklevel=3,
-            )
-        finally:
-            self._batch_rows = None
-            optim.stop()
-            self.module_.eval()
-            for b in (bar, batch_bar):
-                if b is not None:
-                    b.close()
-        if best_state is not None:
-            self.module_.load_state_dict(best_state)
-            self.best_epoch_ = best_epoch
-            self.best_validation_loss_ = best_loss
-        if (monitor is not None and self.n_iter_no_change is not None and not stopped
-                and completed == n_epochs):
-            what = "validation" if monitor == "val_loss" else "training"
-            warnings.warn(
-                f"{name}: max_epochs={n_epochs} reached while the {what} loss was still "
-                f"improving by more than tol={self.tol:g} (relative) within "
-                f"n_iter_no_change={self.n_iter_no_change} epochs. Increase max_epochs "
-                "(or tol) to let it converge.",
-                ConvergenceWarning, stacklevel=3,
-            )
-
-    def _check_finite(self, record: dict, epoch: int) -> None:
-        bad = [k for k, v in record.items() if not math.isfinite(v)]
-        params_ok = all(torch.isfinite(p).all() for p in self.module_.parameters())
-        if bad or not params_ok:
-            what = f"{', '.join(bad)} became non-finite" if bad else "parameters became non-finite"
-            raise TrainingDivergedError(
-                f"{type(self).__name__}: training diverged at epoch {epoch} ({what}). "
-                "The previously fitted state was kept. Lower the learning rate(s) or "
-                "the inference step size, or standardise the data."
-            )
-
-    # ----------------------------------------------------- fit transaction
-    def _transaction(self):
-        return _FitTransaction(self)
-
-    # ------------------------------------------------------------- pickling
-    def __getstate__(self):
-        # BaseEstimator may hand back the live __dict__: never mutate the estimator.
-        state = dict(super().__getstate__())
-        if state.get("_optim") is not None:
-            state["_optimizer_states"] = self._optim.state_dict(to_cpu=True)
-        state["_optim"] = None
-        gen = state.pop("_generator", None)
-        if gen is not None:
-            state["_generator_state"] = gen.get_state()
-        for name in self._torch_attributes:
-            value = state.get(name)
-            if isinstance(value, torch.nn.Module):
-                if any(t.device.type != "cpu" for t in value.state_dict().values()):
-                    value = copy.deepcopy(value).to("cpu")
-                state[name] = value
-            elif isinstance(value, torch.Tensor):
-                state[name] = value.detach().to("cpu")
-        return state
-
-    def __setstate__(self, state):
-        gen_state = state.pop("_generator_state", None)
-        super().__setstate__(state)
-        if "device_" not in state:
-            return
-        dev = self.device_
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            warnings.warn(
-                f"{type(self).__name__} was fitted on {dev} but CUDA is not available; "
-                "it was loaded on the CPU.",
-                UserWarning,
-                stacklevel=2,
-            )
-            dev = torch.device("cpu")
-        self.device_ = dev
-        for name in self._torch_attributes:
-            value = getattr(self, name, None)
-            if isinstance(value, (torch.nn.Module, torch.Tensor)):
-                setattr(self, name, value.to(dev))
-        self._generator = torch.Generator(device=dev)
-        if gen_state is not None:
-            try:
-                self._generator.set_state(gen_state)
-            except RuntimeError:  # CPU and CUDA generator states differ in format
-                self._generator.manual_seed(int(gen_state.sum()))
-
-
-class _FitTransaction:
-    """Restore the estimator as it was if ``fit``/``partial_fit`` fails.
-
-    A fresh fit builds new objects, so a shallow copy of ``__dict__`` suffices
-    for them; what training mutates in place (module parameters, optimizer and
-    scheduler state, random streams, ``history_``) is copied and put back.
-    """
-
-    def __init__(self, est: BaseSparseEstimator):
-        self.est = est
-
-    def __enter__(self):
-        est = self.est
-        self.saved = dict(est.__dict__)
-        self.module_state = None
-        self.opt_states = None
-        if est.__sklearn_is_fitted__():
-            self.module_state = est._state_snapshot()
-            if getattr(est, "_optim", None) is not None:
-                self.opt_states = est._optim.state_dict()
-            self.gen_state = est._generator.get_state()
-            self.rng_state = est._rng.get_state()
-            self.history_len = len(est.history_)
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            return False
-        est = self.est
-        est.__dict__.clear()
-        est.__dict__.update(self.saved)
-        if self.module_state is not None:
-            est.module_.load_state_dict(self.module_state)
-            est.module_.eval()
-            if self.opt_states is not None:
-                est._optim.load_state_dict(self.opt_states)
-            est._generator.set_state(self.gen_state)
-            est._rng.set_state(self.rng_state)
-            del est.history_[self.history_len:]
-        return False
