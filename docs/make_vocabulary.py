@@ -77,6 +77,9 @@ RENAMES = [
      "set_params(transform_threshold=...)", "one way to zero small codes"),
     ("ThresholdedVAE", "target_sparsity", "target_density",
      "it is the prior fraction of non-zeros"),
+    ("ThresholdedVAE", "decoder_weight_decay (rho in rho ||Phi||^2)",
+     "decoder_weight_decay (torch's: gradient + wd * Phi)",
+     "same meaning as VDL's: the old value times 2 (default 1e-4 -> 2e-4)"),
 ]
 
 

@@ -36,7 +36,7 @@ def test_renamed_parameters_are_gone():
     for est, old, new, _ in _make_vocabulary().RENAMES:
         params = inspect.signature(registry.ESTIMATORS[est].cls.__init__).parameters
         old_name, new_name = old.split()[0], new.split()[0]
-        if old_name.isidentifier():
+        if old_name.isidentifier() and old_name != new_name:  # (else a new meaning)
             assert old_name not in params, (est, old_name)
         if new_name.isidentifier():
             assert new_name in params, (est, new_name)
