@@ -15,23 +15,18 @@ from ._base import BaseSparseEstimator
 from ._docstrings import fill_doc
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_image_shape, check_layer_sizes, image_shape3
-from .distributions import (  # noqa: F401 - spike_slab_alpha is public here too
-    spike_slab_alpha,
-    spike_slab_crossover,
-    spike_slab_log_prob,
-    spike_slab_score,
-)
+from .distributions import LinearAnnealing, SpikeSlab
 from .exceptions import TrainingDivergedError
 from .nn import MLP, ConvGenerator
 from .solvers import decoder_recon_grad, mlp_recon_grad
 
-__all__ = ["SpikeSlabGenerator", "spike_slab_alpha"]
+__all__ = ["SpikeSlabGenerator"]
 
 _DEFAULT_HIDDEN = {"mlp": (400,), "conv": (64, 32)}
 
 
 def _linear_layers(gen: nn.Module) -> list[nn.Linear]:
-    """The layers whose columns ``decoder_column_norm`` fixes: every Linear of the
+    """The layers whose columns ``decoder_norm`` fixes: every Linear of the
     MLP (the first reads the codes), the conv generator's projection ``fc``."""
     net = gen.net
     if isinstance(net, ConvGenerator):
@@ -64,11 +59,11 @@ class SpikeSlabGenerator(BaseSparseEstimator):
 
     There is no encoder. For every mini-batch the codes are *inferred* by
     short-run gradient (optionally Langevin) steps on the log joint density,
-    started from the fixed point ``z0 = 0`` (``delta = langevin_step_size``,
+    started from the fixed point ``z0 = 0`` (``eta = inference_step_size``,
     ``sigma = likelihood_std``)::
 
-        z <- z + (delta^2 / 2) [ -(1/(2 sigma^2)) d/dz ||x - g(z)||^2
-                                 + d/dz log p_alpha(z) ]  (+ delta * noise)
+        z <- z + eta [ -(1/(2 sigma^2)) d/dz ||x - g(z)||^2
+                       + d/dz log p_alpha(z) ]  (+ sqrt(2 eta) * noise)
 
     then the generator takes one optimiser step on
     ``(1/(2 sigma^2)) ||x - g(z)||^2`` with the codes held fixed (alternating
@@ -86,7 +81,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     (squared error *summed* over the pixels of a sample, as in the model); it
     does not depend on the batch size, since each code only enters its own
     sample's term, but the data term grows with the number of pixels, so
-    ``langevin_step_size`` must be re-tuned for much larger images. The
+    ``inference_step_size`` must be re-tuned for much larger images. The
     generator loss is the per-sample energy *averaged* over the batch (the
     reference sums it; with Adam this only changes the reported value), so
     ``history_["loss"]`` does not depend on ``batch_size``.
@@ -147,10 +142,11 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         about 31 mini-batches).
     inference_steps : int, default=30
         Gradient / Langevin steps per batch during training.
-    langevin_step_size : float, default=0.05
-        Langevin ``delta``: the gradient step is ``delta^2 / 2``, the noise std
-        ``delta``. Larger values oscillate: the prior's curvature near 0 is
-        ``1 / spike_std^2``.
+    inference_step_size : float, default=1.25e-3
+        Step ``eta`` of the inference update: the codes move by ``eta`` times
+        the gradient of ``log p(x, z)`` (Langevin noise, when on, has std
+        ``sqrt(2 eta)``). Larger values oscillate: the prior's curvature near 0
+        is ``1 / spike_std^2``, so ``eta`` must stay below ``2 spike_std^2``.
     langevin_noise : bool, default=False
         Add Langevin noise during *training* inference (the paper's default is
         plain gradient ascent). ``transform`` never adds noise.
@@ -176,12 +172,13 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         ``(1 - alpha) N(0, spike_std^2)`` (0.37 for ``alpha=0.01``, 0.43 for
         0.001; 0 for ``alpha=1``, which has no spike). These are exact zeros that
         cost little reconstruction only when the code scale is identifiable
-        (``decoder_column_norm``). None keeps the codes continuous. See also
-        ``transform(X, hard_threshold=...)``.
-    sparsity_threshold : float, default=0.2
+        (``decoder_norm``). None keeps the codes continuous. The one way to
+        zero small codes (e.g. ``set_params(transform_threshold=0.2)``, the
+        reference's rule).
+    active_threshold : float, default=0.2
         ``|z|`` above which a latent counts as active in ``history_["active"]``
-        and for ``transform(X, hard_threshold=True)`` (the reference's rule).
-    decoder_column_norm : float, tuple of (float or None), or None, default=None
+        (a statistic only: it zeroes no code).
+    decoder_norm : float, tuple of (float or None), or None, default=None
         Fix the L2 norm of every column of the generator's linear layers,
         projected after every optimiser step: a column of the first layer
         belongs to one latent, one of a later layer to one hidden unit. A float
@@ -191,7 +188,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         from 0 it then grows its gain and reads codes *inside* the spike, so the
         annealed codes are small but not sparse, and zeroing them destroys the
         reconstruction. Fixed norms make the code scale identifiable: e.g.
-        ``(1.0, 3.0)`` with ``langevin_step_size=0.15`` gives codes that are
+        ``(1.0, 3.0)`` with ``inference_step_size=0.01125`` gives codes that are
         either in the slab or negligible (see the docs page for figures).
     inference_momentum : float, default=0.0
         Nesterov momentum ``mu`` of the inference steps (0: the paper's plain
@@ -221,7 +218,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     history_ : list of dict
         Per epoch: ``loss`` (per-sample energy ``||x - g(z)||^2 / (2 sigma^2)``),
         ``mse`` (per pixel), ``prior_nll`` (per-sample ``-log p_alpha(z)``),
-        ``alpha``, ``active`` (fraction of ``|z| > sparsity_threshold``),
+        ``alpha``, ``active`` (fraction of ``|z| > active_threshold``),
         ``code_abs`` (mean ``|z|``), ``lr``, ``val_loss`` (if validating), ``time``.
     n_iter_ : int
         Epochs run. ``n_steps_``: mini-batches run.
@@ -259,25 +256,25 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         "alpha_decay": [Interval(Real, 0, None, closed="left")],
         "alpha_decay_unit": [StrOptions({"epoch", "iteration"})],
         "inference_steps": [Interval(Integral, 1, None, closed="left")],
-        "langevin_step_size": [Interval(Real, 0, None, closed="neither")],
+        "inference_step_size": [Interval(Real, 0, None, closed="neither")],
         "langevin_noise": ["boolean"],
         "persistent": ["boolean"],
         "transform_alpha": [Interval(Real, 0, 1, closed="both"), None],
         "transform_inference_steps": [Interval(Integral, 1, None, closed="left"), None],
         "transform_threshold": [Interval(Real, 0, None, closed="left"),
                                 StrOptions({"spike"}), None],
-        "decoder_column_norm": [Interval(Real, 0, None, closed="neither"), tuple, list,
+        "decoder_norm": [Interval(Real, 0, None, closed="neither"), tuple, list,
                                 None],
         "inference_momentum": [Interval(Real, 0, 1, closed="left")],
-        "sparsity_threshold": [Interval(Real, 0, None, closed="left")],
+        "active_threshold": [Interval(Real, 0, None, closed="left")],
     }
     # Read at every step or call: the likelihood, the prior and its schedule, the
     # inference, the transform settings. The architecture is fixed at fit.
     _free_params = frozenset({
         "likelihood_std", "spike_std", "slab_std", "alpha_init", "alpha_final",
         "alpha_warmup_epochs", "alpha_decay", "alpha_decay_unit", "inference_steps",
-        "langevin_step_size", "langevin_noise", "persistent", "transform_alpha",
-        "transform_inference_steps", "transform_threshold", "sparsity_threshold",
+        "inference_step_size", "langevin_noise", "persistent", "transform_alpha",
+        "transform_inference_steps", "transform_threshold", "active_threshold",
         "inference_momentum",
     })
 
@@ -309,14 +306,14 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         alpha_decay: float = 0.033,
         alpha_decay_unit: str = "epoch",
         inference_steps: int = 30,
-        langevin_step_size: float = 0.05,
+        inference_step_size: float = 1.25e-3,
         langevin_noise: bool = False,
         persistent: bool = False,
         transform_alpha: float | None = None,
         transform_inference_steps: int | None = None,
         transform_threshold: float | None = None,
-        sparsity_threshold: float = 0.2,
-        decoder_column_norm: float | None = None,
+        active_threshold: float = 0.2,
+        decoder_norm: float | None = None,
         inference_momentum: float = 0.0,
         optimizer: str = "adam",
         learning_rate: float | str = 1e-3,
@@ -352,14 +349,14 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         self.alpha_decay = alpha_decay
         self.alpha_decay_unit = alpha_decay_unit
         self.inference_steps = inference_steps
-        self.langevin_step_size = langevin_step_size
+        self.inference_step_size = inference_step_size
         self.langevin_noise = langevin_noise
         self.persistent = persistent
         self.transform_alpha = transform_alpha
         self.transform_inference_steps = transform_inference_steps
         self.transform_threshold = transform_threshold
-        self.sparsity_threshold = sparsity_threshold
-        self.decoder_column_norm = decoder_column_norm
+        self.active_threshold = active_threshold
+        self.decoder_norm = decoder_norm
         self.inference_momentum = inference_momentum
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -421,8 +418,8 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         return gen
 
     def _column_norms(self, n_layers: int) -> list:
-        """``decoder_column_norm`` as one norm (or None) per constrained layer."""
-        r = self.decoder_column_norm
+        """``decoder_norm`` as one norm (or None) per constrained layer."""
+        r = self.decoder_norm
         if r is None or isinstance(r, Real):
             return [None if r is None else float(r)] * n_layers
         r = list(r)
@@ -430,14 +427,14 @@ class SpikeSlabGenerator(BaseSparseEstimator):
                 v is None or (isinstance(v, Real) and not isinstance(v, bool) and v > 0)
                 for v in r):
             raise ValueError(
-                f"decoder_column_norm must be None, a positive float or a sequence of "
+                f"decoder_norm must be None, a positive float or a sequence of "
                 f"{n_layers} positive floats or None (one per linear layer of the "
-                f"generator); got {self.decoder_column_norm!r}.")
+                f"generator); got {self.decoder_norm!r}.")
         return [None if v is None else float(v) for v in r]
 
     def _project_columns(self, gen=None) -> None:
         """Rescale the columns of the generator's linear layers to the norms of
-        ``decoder_column_norm`` (no-op when it is None).
+        ``decoder_norm`` (no-op when it is None).
 
         A column of the first layer belongs to one latent, a column of a later
         layer to one hidden unit. Fixing both removes the two rescalings that
@@ -447,7 +444,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         the same thing throughout training. The conv generator constrains its
         projection ``fc`` only.
         """
-        if self.decoder_column_norm is None:
+        if self.decoder_norm is None:
             return
         gen = self.module_ if gen is None else gen
         layers = _linear_layers(gen)
@@ -496,9 +493,10 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         ``mu > 0`` the steps are Nesterov-accelerated: the gradient is taken at
         ``y = z + mu (z - z_prev)`` and ``z_new = y + step * grad(y)``.
         """
-        delta = self.langevin_step_size
-        half_step = 0.5 * delta**2
+        step = float(self.inference_step_size)
+        noise_std = (2.0 * step) ** 0.5  # Langevin: sqrt(2 eta)
         mu = float(self.inference_momentum)
+        prior = self._prior(alpha)
         layers = self._mlp_layers()
         z = z0.detach()
         z_prev = z
@@ -509,17 +507,16 @@ class SpikeSlabGenerator(BaseSparseEstimator):
                     g = self._mlp_energy_grad(layers, X, y)
                 else:
                     g = self._energy_grad(X, y)
-                prior = spike_slab_score(y, alpha, self.spike_std, self.slab_std)
-                z_prev, z = z, y + half_step * (prior - g)
+                z_prev, z = z, y + step * (prior.score(y) - g)
                 if noise:
-                    z = z + delta * torch.randn(
+                    z = z + noise_std * torch.randn(
                         z.shape, generator=self._generator, device=z.device, dtype=z.dtype
                     )
         return z.detach()
 
     def _spike_threshold(self, alpha: float) -> float:
         """``|z|`` below which the spike is the more probable component."""
-        return spike_slab_crossover(alpha, self.spike_std, self.slab_std)
+        return self._prior(alpha).crossover
 
     def _resolve_threshold(self, threshold):
         if isinstance(threshold, str):  # "spike"
@@ -534,7 +531,7 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         if not bool(torch.isfinite(Z).all()):
             raise TrainingDivergedError(
                 f"{type(self).__name__}: inference produced non-finite codes; lower "
-                "langevin_step_size (the prior's curvature near 0 is 1/spike_std**2)."
+                "inference_step_size (the prior's curvature near 0 is 1/spike_std**2)."
             )
         threshold = self._resolve_threshold(threshold)
         if threshold is not None:
@@ -553,15 +550,24 @@ class SpikeSlabGenerator(BaseSparseEstimator):
             # A fresh tensor: a failed fit must leave the previous chains intact.
             self._chains = chains.clone()
 
+    def _prior(self, alpha: float) -> SpikeSlab:
+        return SpikeSlab(alpha, self.spike_std, self.slab_std)
+
+    @property
+    def _alpha_schedule(self) -> LinearAnnealing:
+        """The annealing of ``alpha``: ``alpha_init`` through epoch
+        ``alpha_warmup_epochs - 1``, then ``-alpha_decay`` per epoch (or per
+        mini-batch), floored at ``alpha_final``."""
+        return LinearAnnealing(float(self.alpha_init), float(self.alpha_final),
+                               -float(self.alpha_decay), self.alpha_warmup_epochs - 1)
+
     def _next_alpha(self) -> float:
+        schedule = self._alpha_schedule
         if self.alpha_decay_unit == "epoch":
-            return spike_slab_alpha(
-                self.n_iter_, alpha_init=self.alpha_init, alpha_final=self.alpha_final,
-                alpha_decay=self.alpha_decay, warmup_epochs=self.alpha_warmup_epochs,
-            )
+            return float(schedule(self.n_iter_))
         if self.n_iter_ < self.alpha_warmup_epochs:
             return float(self.alpha_init)
-        return float(max(self.alpha_final, self.alpha_ - self.alpha_decay))
+        return float(schedule.step(self.alpha_))
 
     def _train_step(self, X, rows=None):
         idx = rows
@@ -585,13 +591,13 @@ class SpikeSlabGenerator(BaseSparseEstimator):
         opt.step()
         self._project_columns()
         with torch.no_grad():
-            prior_nll = -spike_slab_log_prob(Z, alpha, self.spike_std, self.slab_std).sum(1)
+            prior_nll = -self._prior(alpha).log_prob(Z).sum(1)
             return {
                 "loss": loss.detach(),
                 "mse": sq.detach().mean() / X.shape[1],
                 "prior_nll": prior_nll.mean(),
                 "alpha": alpha,
-                "active": (Z.abs() > self.sparsity_threshold).to(Z.dtype).mean(),
+                "active": (Z.abs() > self.active_threshold).to(Z.dtype).mean(),
                 "code_abs": Z.abs().mean(),
             }
 
@@ -605,46 +611,6 @@ class SpikeSlabGenerator(BaseSparseEstimator):
     def _score_samples_batch(self, X):
         X_hat = self.module_(self._transform_batch(X))
         return -((X - X_hat) ** 2).mean(1)
-
-    def transform(self, X, hard_threshold: bool | float | None = None):
-        """Infer the codes of ``X``.
-
-        Deterministic: ``transform_inference_steps`` gradient steps on the log
-        joint under the prior with ``alpha = transform_alpha`` (default
-        ``alpha_final``), from ``z0 = 0``, without noise. Each row's codes
-        depend on that row only.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Data to encode.
-        hard_threshold : bool, float or "spike", default=None
-            Zero the codes with ``|z| <=`` a threshold: None uses the
-            ``transform_threshold`` parameter, True uses ``sparsity_threshold``,
-            False keeps the codes continuous, a float is the threshold itself,
-            ``"spike"`` zeroes the codes that the transform prior assigns to the
-            spike (see ``transform_threshold``).
-
-        Returns
-        -------
-        codes : ndarray of shape (n_samples, n_components)
-            In the dtype of ``X``.
-        """
-        if hard_threshold is None:
-            return super().transform(X)
-        if isinstance(hard_threshold, (bool, np.bool_)):
-            threshold = self.sparsity_threshold if hard_threshold else None
-        elif isinstance(hard_threshold, str) and hard_threshold == "spike":
-            threshold = "spike"
-        elif isinstance(hard_threshold, Real) and hard_threshold >= 0:
-            threshold = float(hard_threshold)
-        else:
-            raise ValueError(
-                "hard_threshold must be None, a bool, 'spike' or a non-negative float; got "
-                f"{hard_threshold!r}."
-            )
-        X = self._check_fitted_input(X)
-        return self._map_batches(X, lambda t: self._codes(t, threshold), self.n_components)
 
     def sample(self, n_samples: int = 1, *, random_state=None, return_codes: bool = False):
         """Draw images by decoding codes sampled from the prior.

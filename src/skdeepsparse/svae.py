@@ -19,6 +19,7 @@ from ._random import hashed_normal, row_seeds
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_layer_sizes
 from .distributions import PRIORS, kl_to_prior, make_prior, normal_rsample
+from .likelihood import ais_log_likelihood, iwae_log_likelihood
 from .nn import MLP, normalize_columns_
 
 __all__ = ["SVAETransformer"]
@@ -43,19 +44,10 @@ _NOISE_ROWS = 512
 class _SVAEModule(nn.Module):
     """Recognition MLP (shared trunk, mean and scale branches) and linear dictionary."""
 
-    def __init__(
-        self,
-        n_features: int,
-        n_components: int,
-        encoder_hidden_sizes,
-        mean_hidden_sizes,
-        scale_hidden_sizes,
-        decoder_bias: bool,
-        weight_norm: bool,
-        log_likelihood_std: float,
-        learn_likelihood_std: bool,
-        min_posterior_std: float,
-    ):
+    def __init__(self, n_features: int, n_components: int, encoder_hidden_sizes,
+                 mean_hidden_sizes, scale_hidden_sizes, decoder_bias: bool,
+                 weight_norm: float | None, log_likelihood_std: float,
+                 learn_likelihood_std: bool, min_posterior_std: float):
         super().__init__()
         trunk_sizes = [n_features, *encoder_hidden_sizes]
         if len(trunk_sizes) > 1:
@@ -73,13 +65,14 @@ class _SVAEModule(nn.Module):
             self.log_likelihood_std = nn.Parameter(log_std)
         else:
             self.register_buffer("log_likelihood_std", log_std)
-        self.weight_norm = weight_norm
+        self.weight_norm = weight_norm  # the atoms' norm r, or None
         self.min_posterior_std = min_posterior_std
 
     def phi(self) -> torch.Tensor:
         """The effective dictionary (n_features, n_components)."""
-        if self.weight_norm:
-            return self.dictionary / self.dictionary.norm(dim=0, keepdim=True).clamp_min(1e-12)
+        if self.weight_norm is not None:
+            unit = self.dictionary / self.dictionary.norm(dim=0, keepdim=True).clamp_min(1e-12)
+            return unit * self.weight_norm
         return self.dictionary
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -119,7 +112,7 @@ class SVAETransformer(BaseSparseEstimator):
     the exact Gaussian entropy plus a Monte Carlo cross entropy
     (``n_kl_samples`` draws) during training.
 
-    With ``normalize_decoder=True`` (the improvement of Jiang & de la Iglesia,
+    With ``decoder_norm=1.0`` (the improvement of Jiang & de la Iglesia,
     2021) every decoder filter (column of ``Phi``) is kept at unit L2 norm,
     by projection after every optimiser step and at initialisation, or by the
     reparameterisation ``Phi = V / ||V||_col``. Without it, latents whose
@@ -165,12 +158,13 @@ class SVAETransformer(BaseSparseEstimator):
     decoder_bias : bool, default=False
         Learn an offset ``b`` in the decoder. Leave False for centred data
         (whitened patches); set True for data with a mean such as MNIST.
-    normalize_decoder : bool, default=True
-        Keep each decoder filter at unit L2 norm (Jiang & de la Iglesia).
+    decoder_norm : float or None, default=1.0
+        Hold each decoder filter (column of ``Phi``) at this L2 norm (1: the
+        unit norm of Jiang & de la Iglesia); None leaves the filters free.
     decoder_norm_method : {"projection", "weight_norm"}, default="projection"
         How the unit norm is enforced: projected gradient (renormalise every
         column after each step), or ``Phi = V / ||V||_col`` with the gain
-        frozen at 1. Ignored when ``normalize_decoder=False``.
+        frozen at ``decoder_norm``. Ignored when ``decoder_norm=None``.
     min_posterior_std : float, default=1e-4
         Floor added to the posterior standard deviation.
     n_mc_samples : int, default=1
@@ -280,7 +274,7 @@ class SVAETransformer(BaseSparseEstimator):
         "mean_hidden_sizes": [tuple, list],
         "scale_hidden_sizes": [tuple, list],
         "decoder_bias": ["boolean"],
-        "normalize_decoder": ["boolean"],
+        "decoder_norm": [Interval(Real, 0, None, closed="neither"), None],
         "decoder_norm_method": [StrOptions({"projection", "weight_norm"})],
         "min_posterior_std": [Interval(Real, 0, None, closed="neither")],
         "n_mc_samples": [Interval(Integral, 1, None, closed="left")],
@@ -311,7 +305,7 @@ class SVAETransformer(BaseSparseEstimator):
         mean_hidden_sizes: tuple[int, ...] = (256, 256),
         scale_hidden_sizes: tuple[int, ...] = (512, 512),
         decoder_bias: bool = False,
-        normalize_decoder: bool = True,
+        decoder_norm: float | None = 1.0,
         decoder_norm_method: str = "projection",
         min_posterior_std: float = 1e-4,
         n_mc_samples: int = 1,
@@ -350,7 +344,7 @@ class SVAETransformer(BaseSparseEstimator):
         self.mean_hidden_sizes = mean_hidden_sizes
         self.scale_hidden_sizes = scale_hidden_sizes
         self.decoder_bias = decoder_bias
-        self.normalize_decoder = normalize_decoder
+        self.decoder_norm = decoder_norm
         self.decoder_norm_method = decoder_norm_method
         self.min_posterior_std = min_posterior_std
         self.n_mc_samples = n_mc_samples
@@ -387,11 +381,11 @@ class SVAETransformer(BaseSparseEstimator):
 
     @property
     def _use_weight_norm(self) -> bool:
-        return self.normalize_decoder and self.decoder_norm_method == "weight_norm"
+        return self.decoder_norm is not None and self.decoder_norm_method == "weight_norm"
 
     @property
     def _use_projection(self) -> bool:
-        return self.normalize_decoder and self.decoder_norm_method == "projection"
+        return self.decoder_norm is not None and self.decoder_norm_method == "projection"
 
     def _on_fit_start(self, X):
         # Key of the per-row noise of transform_mode="sample".
@@ -408,19 +402,15 @@ class SVAETransformer(BaseSparseEstimator):
 
     def _build_module(self, n_features):
         module = _SVAEModule(
-            n_features,
-            self.n_components,
-            tuple(self.encoder_hidden_sizes),
-            tuple(self.mean_hidden_sizes),
-            tuple(self.scale_hidden_sizes),
+            n_features, self.n_components, tuple(self.encoder_hidden_sizes),
+            tuple(self.mean_hidden_sizes), tuple(self.scale_hidden_sizes),
             decoder_bias=self.decoder_bias,
-            weight_norm=self._use_weight_norm,
+            weight_norm=float(self.decoder_norm) if self._use_weight_norm else None,
             log_likelihood_std=math.log(self._likelihood_std),
             learn_likelihood_std=self.learn_likelihood_std,
-            min_posterior_std=self.min_posterior_std,
-        )
-        if self.normalize_decoder:
-            normalize_columns_(module.dictionary.data)
+            min_posterior_std=self.min_posterior_std)
+        if self.decoder_norm is not None:
+            normalize_columns_(module.dictionary.data, float(self.decoder_norm))
         return module
 
     # ------------------------------------------------------ fitted attributes
@@ -499,7 +489,7 @@ class SVAETransformer(BaseSparseEstimator):
         loss.backward()
         opt.step()
         if self._use_projection:
-            normalize_columns_(self.module_.dictionary.data)
+            normalize_columns_(self.module_.dictionary.data, float(self.decoder_norm))
         with torch.no_grad():
             mse = ((X - self.module_.decode(mu, phi)) ** 2).mean()
             return {
@@ -612,31 +602,17 @@ class SVAETransformer(BaseSparseEstimator):
                        n_steps: int = 500, random_state=0) -> np.ndarray:
         """Estimate of ``log p(x)`` per sample, in nats: IWAE or AIS.
 
-        ``method="iwae"``: the bound of Burda et al. (2016) with the
-        recognition model as proposal::
-
-            log p(x) >= E[ log (1/S) sum_s p(x | z_s) p(z_s) / q(z_s | x) ],
-            z_1..z_S ~ q(z | x) iid,
-
-        with the exact Gaussian likelihood (normalising constant included) and
-        the prior's exact log-density. For ``S = 1`` it is an unbiased estimate
-        of the ELBO; its expectation increases with ``S`` towards ``log p(x)``
-        (for a proposal whose tails are at least as heavy as the posterior's).
-        With a Laplace or Cauchy prior and ``n_components > n_features`` the
-        posterior has the prior's tails along the dictionary's null space and
-        the Gaussian proposal's weights have a heavy tail: check that the
-        estimate has settled by comparing two values of ``n_importance``.
-
-        ``method="ais"``: annealed importance sampling (Neal 2001), as used for
-        decoder-based models by Wu et al. (2017); it needs no recognition
-        model. Each of ``n_importance`` chains starts from the prior and moves
-        through ``n_steps`` distributions ``p(z) p(x|z)^beta`` (``beta`` from 0
-        to 1 on a sigmoid schedule) by one Hamiltonian Monte Carlo step each
-        (5 leapfrog steps, a Metropolis correction, the step size adapted per
-        chain towards 65% acceptance from the chain's past); the weight
-        accumulates ``(beta_t - beta_{t-1}) log p(x | z)``. The estimate
-        ``log mean_k exp(w_k)`` is a stochastic lower bound whose gap shrinks
-        as ``n_steps`` grows, independently of how good the encoder is.
+        ``method="iwae"``: :func:`~skdeepsparse.likelihood.iwae_log_likelihood`,
+        the bound of Burda et al. (2016) with the recognition model as proposal
+        and the exact Gaussian likelihood; for ``S = 1`` an unbiased estimate of
+        the ELBO, increasing with ``S`` towards ``log p(x)``. With a Laplace or
+        Cauchy prior and ``n_components > n_features`` the importance weights
+        have a heavy tail: check that the estimate has settled by comparing two
+        values of ``n_importance``. ``method="ais"``:
+        :func:`~skdeepsparse.likelihood.ais_log_likelihood`, annealed importance
+        sampling from the prior with HMC moves (Neal 2001; Wu et al. 2017): a
+        stochastic lower bound whose gap shrinks as ``n_steps`` grows,
+        independently of the encoder.
 
         Parameters
         ----------
@@ -679,7 +655,8 @@ class SVAETransformer(BaseSparseEstimator):
 
     def _ais_log_likelihood(self, X: torch.Tensor, n_chains: int, n_steps: int,
                             gen: torch.Generator) -> torch.Tensor:
-        """AIS from the prior to the posterior, in float64; see ``log_likelihood``."""
+        """:func:`~skdeepsparse.likelihood.ais_log_likelihood` in float64, with the
+        linear-Gaussian likelihood's gradient written by hand."""
         dt = torch.float64
         X = X.to(dt)
         phi = self.module_.phi().detach().to(dt)
@@ -687,81 +664,27 @@ class SVAETransformer(BaseSparseEstimator):
         log_sigma = float(self.module_.log_likelihood_std)
         inv_var = math.exp(-2.0 * log_sigma)
         const = X.shape[1] * (log_sigma + 0.5 * _LOG_2PI)
-        scale = self.prior_scale_
-        shape = (n_chains, X.shape[0], self.n_components)
-        prior = make_prior(self.prior, scale, X)
 
-        def log_lik(z):  # and its gradient, by hand: the model is linear-Gaussian
+        def log_lik(z):  # and its gradient: the model is linear-Gaussian
             r = X - F.linear(z, phi, bias)
             return -0.5 * inv_var * (r * r).sum(-1) - const, inv_var * (r @ phi)
 
-        def log_prior(z):
-            with torch.enable_grad():
-                z = z.detach().requires_grad_(True)
-                lp = prior.log_prob(z).sum(-1)
-                (g,) = torch.autograd.grad(lp.sum(), z)
-            return lp.detach(), g
-
-        u = torch.rand(shape, generator=gen, dtype=dt, device=X.device)
-        if self.prior == "gaussian":
-            z = scale * torch.randn(shape, generator=gen, dtype=dt, device=X.device)
-        elif self.prior == "laplace":
-            v = u - 0.5
-            z = -scale * torch.sign(v) * torch.log1p(-2.0 * v.abs())
-        else:  # cauchy
-            z = scale * torch.tan(math.pi * (u - 0.5))
-        t = torch.linspace(-4.0, 4.0, n_steps + 1, dtype=dt)
-        betas = torch.sigmoid(t)
-        betas = ((betas - betas[0]) / (betas[-1] - betas[0])).tolist()
-        eps = torch.full((*shape[:2], 1), 0.1 * min(scale, math.exp(log_sigma)), dtype=dt,
-                         device=X.device)
-        ll, g_ll = log_lik(z)
-        lp, g_lp = log_prior(z)
-        log_w = torch.zeros(shape[:2], dtype=dt, device=X.device)
-        for b_prev, beta in zip(betas[:-1], betas[1:], strict=True):
-            log_w += (beta - b_prev) * ll
-            # One HMC step targeting p(z) p(x|z)^beta.
-            mom = torch.randn(shape, generator=gen, dtype=dt, device=X.device)
-            h0 = -(lp + beta * ll) + 0.5 * (mom * mom).sum(-1)
-            zn, pn = z, mom + 0.5 * eps * (g_lp + beta * g_ll)
-            for step in range(5):
-                zn = zn + eps * pn
-                lln, g_lln = log_lik(zn)
-                lpn, g_lpn = log_prior(zn)
-                grad = g_lpn + beta * g_lln
-                pn = pn + (eps if step < 4 else 0.5 * eps) * grad
-            h1 = -(lpn + beta * lln) + 0.5 * (pn * pn).sum(-1)
-            accept_p = torch.exp(torch.clamp(h0 - h1, max=0.0)).nan_to_num(0.0)
-            accept = torch.rand(shape[:2], generator=gen, dtype=dt,
-                                device=X.device) < accept_p
-            a = accept[..., None]
-            z = torch.where(a, zn, z)
-            ll, lp = torch.where(accept, lln, ll), torch.where(accept, lpn, lp)
-            g_ll, g_lp = torch.where(a, g_lln, g_ll), torch.where(a, g_lpn, g_lp)
-            # Step size from the chain's past acceptance only (the kernel of the
-            # next step is fixed before it runs, so every step keeps its target).
-            eps = eps * torch.exp(0.05 * (accept_p[..., None] - 0.65))
-        return torch.logsumexp(log_w, dim=0) - math.log(n_chains)
+        return ais_log_likelihood(
+            log_lik, make_prior(self.prior, self.prior_scale_, X),
+            (n_chains, X.shape[0], self.n_components), n_steps, gen,
+            initial_step=0.1 * min(self.prior_scale_, math.exp(log_sigma)))
 
     def _iw_log_likelihood(self, X: torch.Tensor, n_importance: int,
                            gen: torch.Generator) -> torch.Tensor:
         mu, std = self.module_.encode(X)
         phi = self.module_.phi()
-        prior = make_prior(self.prior, self.prior_scale_, mu)
         log_sigma = self.module_.log_likelihood_std
-        n_features = X.shape[1]
-        const = n_features * (float(log_sigma) + 0.5 * _LOG_2PI)
+        const = X.shape[1] * (float(log_sigma) + 0.5 * _LOG_2PI)
         inv_var = float(torch.exp(-2.0 * log_sigma))
-        log_std_sum = torch.log(std).sum(1)
-        acc = None  # running logsumexp over the importance samples, float64
-        for start in range(0, n_importance, _IW_SAMPLES):
-            m = min(_IW_SAMPLES, n_importance - start)
-            eps = torch.randn((m, *mu.shape), generator=gen, dtype=mu.dtype, device=mu.device)
-            z = mu + std * eps
-            sq = ((X - self.module_.decode(z, phi)) ** 2).sum(-1)
-            log_lik = -0.5 * inv_var * sq - const
-            log_q = -0.5 * (eps**2).sum(-1) - log_std_sum - 0.5 * _LOG_2PI * mu.shape[1]
-            log_w = (log_lik + prior.log_prob(z).sum(-1) - log_q).to(torch.float64)
-            block = torch.logsumexp(log_w, dim=0)
-            acc = block if acc is None else torch.logaddexp(acc, block)
-        return acc - math.log(n_importance)
+
+        def log_lik(z):
+            return -0.5 * inv_var * ((X - self.module_.decode(z, phi)) ** 2).sum(-1) - const
+
+        return iwae_log_likelihood(Normal(mu, std, validate_args=False), log_lik,
+                                   make_prior(self.prior, self.prior_scale_, mu),
+                                   n_importance, gen, chunk=_IW_SAMPLES)

@@ -10,17 +10,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.distributions import Bernoulli, Gamma, Laplace, Normal, kl_divergence
+from torch.distributions import Gamma, kl_divergence
 
 from ._base import BaseSparseEstimator
 from ._config import _thread_limit
 from ._docstrings import fill_doc
 from ._optim import group_constraints
-from ._random import hashed_normal, hashed_uniform, row_seeds, rsample_on_generator
+from ._random import row_seeds, rsample_on_generator
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_image_shape, check_layer_sizes, image_shape3
 from .distributions import (
+    THRESHOLDED,
+    LinearAnnealing,
     _straight_through,
+    has_closed_form_kl,
     laplace_noise_from_uniform,
     prior_nonzero_fraction,
     shifted_soft_threshold,
@@ -144,8 +147,8 @@ class ThresholdedVAE(BaseSparseEstimator):
         ``sqrt(0.1)``.
     threshold : float >= 0 or "auto", default="auto"
         ``lambda`` (the prior mean ``lambda0`` when learned); ``"auto"``: from
-        ``target_sparsity``; 0: no thresholding (a plain VAE).
-    target_sparsity : float in (0, 1), default=0.1
+        ``target_density``; 0: no thresholding (a plain VAE).
+    target_density : float in (0, 1), default=0.1
         Prior fraction of **non-zero** latents (0.1: the reference ``lambda``,
         0.23 Laplace, 0.52 Gaussian); see
         :func:`~skdeepsparse.distributions.threshold_for_nonzero_fraction`.
@@ -174,8 +177,9 @@ class ThresholdedVAE(BaseSparseEstimator):
         Scale the training noise by ``min(1, start + increment max(0, step -
         delay))``; the reference linear runs use ``(0.1, 1500, 2e-4)``.
     %(decoder_group_parameters)s
-    normalize_decoder : bool, default=False
-        Rescale the atoms to unit norm after every update.
+    decoder_norm : float or None, default=None
+        Hold every atom (column of the linear dictionary) at this L2 norm,
+        rescaling after every update; None leaves the atoms free.
     decoder_step_cap : bool, default=True
         SGD: cap the step at ``1/L`` (``L``: top eigenvalue of the weighted code
         second moment, plus ``decoder_weight_decay``); a fixed step diverges
@@ -185,13 +189,17 @@ class ThresholdedVAE(BaseSparseEstimator):
         assume); ``"auto"``: True except with ``decoder="conv"``.
     transform_mode : {"soft_threshold", "hard_threshold", "max_elbo", "mean", \
             "mode", "sample"}, default="soft_threshold"
-        ``T_lambda(mu) = mu - clip(mu, -lambda, lambda)``: the posterior median
-        of ``T_lambda(u)``, ``u ~ base(mu, b)`` (deterministic, exact zeros, one
-        encoder pass); ``mu 1[|mu| > lambda]``, the same support without the
-        shrinkage (argmin ``(z - mu)^2 / 2 + lambda^2 / 2 1[z != 0]``); the
-        lowest-loss of ``n_eval_samples`` draws (noise hashed from each row and
-        ``random_state``); the dense mean ``P(z != 0) mu``; ``mu`` where ``P(z !=
-        0) > 1/2``; a fresh draw.
+        ``T_lambda(mu) = mu - clip(mu, -lambda, lambda)``, the soft threshold of
+        the posterior location: the proximal (MAP-style) point estimate
+        ``argmin_z (z - mu)^2 / 2 + lambda |z|``, not a statistic of the
+        model's posterior (deterministic, exact zeros, one encoder pass; the
+        sampled shifted threshold has median 0 whenever ``P(z != 0) <= 1/2``);
+        ``mu 1[|mu| > lambda]``, the same support without the shrinkage (argmin
+        ``(z - mu)^2 / 2 + lambda^2 / 2 1[z != 0]``); the lowest-loss of
+        ``n_eval_samples`` draws (noise hashed from each row and
+        ``random_state``); the posterior mean ``P(z != 0) mu`` (dense); ``mu``
+        where ``P(z != 0) > 1/2``, else 0 (the more probable of zero and
+        non-zero); a fresh posterior draw.
     n_eval_samples : int, default=20
         Draws of ``"max_elbo"`` and of ``score``.
     %(training_parameters)s
@@ -234,14 +242,15 @@ class ThresholdedVAE(BaseSparseEstimator):
         **dict.fromkeys(("decoder_hidden_sizes", "encoder_hidden_sizes", "image_shape",
                          "noise_warmup"), [tuple, list, None]),
         **dict.fromkeys(("encoder_kwargs", "decoder_kwargs"), [dict, None]),
-        **dict.fromkeys(("learn_threshold", "normalize_decoder", "decoder_step_cap"),
+        **dict.fromkeys(("learn_threshold", "decoder_step_cap"),
                         ["boolean"]),
         "decoder": [StrOptions({"linear", "conv"}), callable],
         "encoder": [StrOptions({"auto", "mlp", "conv"}), callable],
         "output_activation": [StrOptions({"sigmoid", "identity"})],
         "base_dist": [StrOptions({"laplace", "gaussian"})],
         "threshold": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "target_sparsity": [Interval(Real, 0, 1, closed="neither")],
+        "target_density": [Interval(Real, 0, 1, closed="neither")],
+        "decoder_norm": [Interval(Real, 0, None, closed="neither"), None],
         "threshold_prior_shape": [Interval(Real, 0, None, closed="neither")],
         "kl": [StrOptions({"base", "spike_slab"})],
         "sample_method": [StrOptions({"max", "avg", "iwae"})],
@@ -252,7 +261,7 @@ class ThresholdedVAE(BaseSparseEstimator):
     }
     _free_params = frozenset({
         "kl_weight", "threshold_kl_weight", "n_mc_samples", "sample_method",
-        "gradient_estimator", "noise_warmup", "normalize_decoder",
+        "gradient_estimator", "noise_warmup", "decoder_norm",
         "decoder_step_cap", "transform_mode", "n_eval_samples"})
     _optimizer_groups = ("decoder",)
     _min_batch_reason = "BatchNorm in the conv encoder/decoder needs two rows"
@@ -261,14 +270,14 @@ class ThresholdedVAE(BaseSparseEstimator):
         self, n_components=256, *, decoder="linear", decoder_hidden_sizes=None,
         output_activation="sigmoid", encoder="auto", encoder_hidden_sizes=None,
         encoder_kwargs=None, decoder_kwargs=None, image_shape=None, base_dist="laplace",
-        prior_scale="auto", threshold="auto", target_sparsity=0.1, learn_threshold=False,
+        prior_scale="auto", threshold="auto", target_density=0.1, learn_threshold=False,
         threshold_prior_shape=3.0, threshold_kl_weight=0.1, kl="base", kl_weight=0.01,
         n_mc_samples=20, sample_method="max", gradient_estimator="straight",
         noise_warmup=None, decoder_optimizer="sgd", decoder_learning_rate="auto",
         decoder_momentum=0.0, decoder_adam_betas=(0.9, 0.999), decoder_weight_decay=2e-4,
         decoder_lr_schedule="step", decoder_lr_decay=0.99, decoder_lr_decay_every=1,
         decoder_warmup_fraction=None,
-        normalize_decoder=False, decoder_step_cap=True, standardize="auto",
+        decoder_norm=None, decoder_step_cap=True, standardize="auto",
         transform_mode="soft_threshold", n_eval_samples=20, optimizer="auto", learning_rate="auto",
         momentum=0.9, adam_betas=(0.5, 0.999), weight_decay=0.0, lr_schedule="one_cycle",
         lr_decay=1.0, lr_decay_every=1, warmup_fraction=0.05, batch_size=100, max_epochs=300,
@@ -298,6 +307,11 @@ class ThresholdedVAE(BaseSparseEstimator):
         return isinstance(self.decoder, str) and self.decoder == "linear"
 
     @property
+    def _family(self):
+        """The thresholded distribution class of ``base_dist`` (prior and posterior)."""
+        return THRESHOLDED[self.base_dist]
+
+    @property
     def _thresholding(self) -> bool:  # threshold=0: a plain VAE
         return self.learn_threshold or self.threshold_ > 0
 
@@ -315,7 +329,7 @@ class ThresholdedVAE(BaseSparseEstimator):
         s0 = (_DEFAULT_PRIOR_SCALE[self.base_dist] if self.prior_scale == "auto"
               else float(self.prior_scale))
         if self.threshold == "auto":
-            return s0, threshold_for_nonzero_fraction(self.target_sparsity, self.base_dist, s0)
+            return s0, THRESHOLDED[self.base_dist].threshold_for(self.target_density, s0)
         return s0, float(self.threshold)
 
     def _check_params(self, X):
@@ -339,8 +353,10 @@ class ThresholdedVAE(BaseSparseEstimator):
                     raise ValueError(f"{part}_hidden_sizes sets the built-in conv or MLP "
                                      f"{part}; got {part}={value!r}.")
                 check_layer_sizes(self, f"{part}_hidden_sizes", allow_empty=value == "mlp")
-        if self.kl == "spike_slab" and self.base_dist != "laplace":
-            raise ValueError("kl='spike_slab' has a closed form only for base_dist='laplace'.")
+        family = THRESHOLDED[self.base_dist]
+        if self.kl == "spike_slab" and not has_closed_form_kl(family):
+            raise ValueError(f"kl='spike_slab' has no closed form for base_dist="
+                             f"{self.base_dist!r} ({family.__name__}); use kl='base'.")
         if self.learn_threshold and self._resolved_prior()[1] <= 0:
             raise ValueError("learn_threshold=True needs a positive threshold (the mean "
                              "lambda0 of its Gamma prior); got threshold=0.")
@@ -352,8 +368,8 @@ class ThresholdedVAE(BaseSparseEstimator):
 
     def _on_fit_start(self, X):
         self.prior_scale_, self.threshold_ = self._resolved_prior()
-        self.prior_nonzero_fraction_ = prior_nonzero_fraction(
-            self.threshold_, self.base_dist, self.prior_scale_)
+        self.prior_nonzero_fraction_ = self._family.nonzero_prob_of(
+            self.prior_scale_, self.threshold_)
         conv = isinstance(self.decoder, str) and self.decoder == "conv"
         self._fit_standardization(X, not conv if self.standardize == "auto" else self.standardize)
         # Key of the hashed transform noise: different random_state, other draws.
@@ -438,40 +454,28 @@ class ThresholdedVAE(BaseSparseEstimator):
         if self.noise_warmup is None:
             return 1.0
         start, delay, inc = (float(v) for v in self.noise_warmup)
-        return min(1.0, start + inc * max(0.0, self.n_steps_ - delay))
+        return LinearAnnealing(start, 1.0, inc, delay)(self.n_steps_)
 
     def _base_noise(self, shape, like: torch.Tensor) -> torch.Tensor:
-        kw = dict(generator=self._generator, device=like.device, dtype=like.dtype)
-        if self.base_dist == "laplace":
-            return laplace_noise_from_uniform(torch.rand(shape, **kw))
-        return torch.randn(shape, **kw)
+        return self._family.standard_noise(shape, self._generator, like)
 
     def _hashed_noise(self, seeds, draw: int, like: torch.Tensor) -> torch.Tensor:
         """Standard base noise of draw ``draw`` for each row, from its seed."""
-        if self.base_dist == "laplace":
-            u = hashed_uniform(seeds, 2 * draw, like.shape[1], like.dtype)
-            return laplace_noise_from_uniform(u)
-        return hashed_normal(seeds, draw, like.shape[1], like.dtype)
+        return self._family.hashed_noise(seeds, draw, like)
 
     def _kl(self, mu, scale, lam):
-        """Per-latent KL of the code posterior from the prior (broadcasts over draws)."""
-        cls = Laplace if self.base_dist == "laplace" else Normal
+        """Per-latent KL of the code posterior from the prior (broadcasts over draws):
+        of the un-thresholded bases (``kl="base"``), or of the thresholded pair."""
         zero = mu.new_zeros(())
-        base = kl_divergence(cls(mu, scale, validate_args=False),
-                             cls(zero, zero + self.prior_scale_, validate_args=False))
+        q = self._family(mu, scale, lam)
+        prior = self._family(zero, zero + self.prior_scale_, lam)
         if self.kl == "base" or not self._thresholding:
-            return base
-        p, p0 = torch.broadcast_tensors(self._nonzero_prob(scale, lam),
-                                        torch.exp(-lam / self.prior_scale_))
-        spike = kl_divergence(Bernoulli(probs=p, validate_args=False),
-                              Bernoulli(probs=p0, validate_args=False))
-        return spike + p * base
+            return kl_divergence(q.base, prior.base)
+        return kl_divergence(q, prior)
 
     def _nonzero_prob(self, scale, lam):
-        """P(z != 0) under the posterior: exp(-lambda/b) or 2 Phi(-lambda/s)."""
-        if self.base_dist == "laplace":
-            return torch.exp(-lam / scale)
-        return torch.erfc(lam / (scale * math.sqrt(2.0)))
+        """P(z != 0) under the posterior."""
+        return self._family.nonzero_prob_of(scale, lam)
 
     def _draw_losses(self, Y, Z, mu, scale, lam, kl_thr):
         """Per-draw losses ``l_j`` (J, B) and their parts for codes Z (J, B, K)."""
@@ -557,8 +561,8 @@ class ThresholdedVAE(BaseSparseEstimator):
         finally:
             opt.param_groups[0]["lr"] = lr  # the schedule's rate is untouched
             Phi.grad = None
-        if self.normalize_decoder:
-            normalize_columns_(Phi)
+        if self.decoder_norm is not None:
+            normalize_columns_(Phi, float(self.decoder_norm))
         return Phi.norm(dim=0).mean(), capped
 
     def _posterior(self, Y, n_draws: int = 0):

@@ -80,8 +80,9 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
     normalising the atoms, the variance hinge keeps every latent's spread above
     ``T``, which stops the collapse in which codes shrink and atoms grow.
 
-    Variants are one parameter away: SDL (``regularizer="column_norm"``), VDL
-    (``"variance"``), WDL (``"weight_decay"``) and L1 only (``"none"``); each
+    Variants are one parameter away: SDL (``regularizer="none"`` with
+    ``decoder_norm=1.0``), VDL (``"variance"``), WDL (``"weight_decay"``) and L1
+    only (``"none"``); each
     with ``decoder="linear"`` or the one-hidden-layer ``decoder="mlp"`` (-NL).
 
     Parameters
@@ -93,9 +94,9 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         ``D(z) = W2 relu(W1 z + b1)`` (the paper's -NL decoder).
     decoder_hidden_sizes : tuple of int, default=(1024,)
         Hidden widths of the MLP decoder (one layer in the paper).
-    regularizer : {"variance", "column_norm", "weight_decay", "none"}, \
-            default="variance"
-        How code collapse is prevented.
+    regularizer : {"variance", "weight_decay", "none"}, default="variance"
+        The penalty that prevents code collapse: the variance hinge, decoder
+        weight decay, or none (unit-norm atoms come from ``decoder_norm``).
     sparsity_reg : float, default=0.02
         L1 weight ``lambda``.
     variance_reg : float, default=10.0
@@ -108,9 +109,11 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         gradient from the hinge.
     code_reg : float, default=5.0
         Weight ``gamma`` pulling FISTA codes towards the encoder's prediction.
-    column_norm : float, default=1.0
-        Column norm enforced with ``regularizer="column_norm"`` (on both
-        layers of the MLP decoder).
+    decoder_norm : float or None, default=None
+        Hold every decoder column (atom) at this L2 norm, by projection after
+        every decoder step and at initialisation (on both layers of the MLP
+        decoder); None leaves the decoder free. SDL is ``decoder_norm=1.0``
+        with ``regularizer="none"``.
     decoder_bias_weight_decay : float, default=0.0
         Weight decay on the MLP decoder's hidden biases.
     encoder_bias_weight_decay : float, default=0.0
@@ -196,13 +199,13 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         "n_components": [Interval(Integral, 1, None, closed="left")],
         "decoder": [StrOptions({"linear", "mlp"})],
         "decoder_hidden_sizes": [tuple, list],
-        "regularizer": [StrOptions({"variance", "column_norm", "weight_decay", "none"})],
+        "regularizer": [StrOptions({"variance", "weight_decay", "none"})],
         "sparsity_reg": [Interval(Real, 0, None, closed="left")],
         "variance_reg": [Interval(Real, 0, None, closed="left")],
         "variance_threshold": [Interval(Real, 0, None, closed="left")],
         "variance_eps": [Interval(Real, 0, None, closed="left")],
         "code_reg": [Interval(Real, 0, None, closed="left")],
-        "column_norm": [Interval(Real, 0, None, closed="neither")],
+        "decoder_norm": [Interval(Real, 0, None, closed="neither"), None],
         **group_constraints("decoder"),
         "decoder_weight_decay": [Interval(Real, 0, None, closed="left")],
         "decoder_bias_weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -239,7 +242,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         variance_threshold: float = 0.5,
         variance_eps: float = 0.0,
         code_reg: float = 5.0,
-        column_norm: float = 1.0,
+        decoder_norm: float | None = None,
         decoder_weight_decay: float = 0.0,
         decoder_bias_weight_decay: float = 0.0,
         encoder_bias_weight_decay: float = 0.0,
@@ -288,7 +291,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         self.variance_threshold = variance_threshold
         self.variance_eps = variance_eps
         self.code_reg = code_reg
-        self.column_norm = column_norm
+        self.decoder_norm = decoder_norm
         self.decoder_weight_decay = decoder_weight_decay
         self.decoder_bias_weight_decay = decoder_bias_weight_decay
         self.encoder_bias_weight_decay = encoder_bias_weight_decay
@@ -384,7 +387,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
             sizes = [self.n_components, *self.decoder_hidden_sizes, n_features]
             decoder = MLP(sizes, bias_last=False)
         module = _VDLModule(encoder, decoder)
-        if self.regularizer == "column_norm":
+        if self.decoder_norm is not None:
             self._normalize_decoder(module)
         return module
 
@@ -394,7 +397,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
 
     def _normalize_decoder(self, module=None):
         for lin in self._decoder_linears(module):
-            normalize_columns_(lin.weight, self.column_norm)
+            normalize_columns_(lin.weight, self.decoder_norm)
 
     def _parameter_groups(self):
         enc = self.module_.encoder
@@ -518,7 +521,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         opt_dec.zero_grad(set_to_none=True)
         recon.backward()
         opt_dec.step()
-        if self.regularizer == "column_norm":
+        if self.decoder_norm is not None:
             self._normalize_decoder()
         enc_loss = ((Z_enc - Z) ** 2).mean()
         opt_enc.zero_grad(set_to_none=True)
