@@ -494,7 +494,42 @@ def _svae_likelihood(results: Path) -> dict:
              "comparators not compute-matched: Sparsenet Adam 1e-2 with 60 FISTA "
              "iterations per batch of 100, the SVAEs Adam 1e-3, batch 32, amortised "
              "encoder, same passes"))
-    return _judged(ours, parts, ["svae_ais_seeds.md"], budget, sanity)
+    files, note = ["svae_ais_seeds.md"], _matched_likelihood(results, sel, paper, sparsenet)
+    if note:
+        files.append("svae_ais_matched.md")
+    return _judged(ours, parts, files, budget, sanity, note=note)
+
+
+def _matched_likelihood(results: Path, committed: dict, paper: str, sparsenet: str) -> str:
+    """The compute-matched rerun (``svae_ais_matched``), when there is one: a note
+    beside the verdict that states its size, never a vote (it is a reduced run)."""
+    try:
+        d = _load(results, "svae_ais_matched")
+    except FileNotFoundError:
+        return ""
+    a = d["args"]
+    steps = max(int(r["estimate"].split()[1]) for r in d["rows"]
+                if r["estimate"].startswith("AIS"))
+    sel = {(r["model"], r["seed"]): r for r in d["rows"]
+           if r["estimate"] == f"AIS, {steps} steps"}
+    out = []
+    for seed in sorted({s for _, s in sel}):
+        ours, ref = sel[(paper, seed)]["per_patch"], sel[(sparsenet, seed)]["per_patch"]
+        diffs = [x - y for x, y in zip(ours, ref, strict=True)]
+        se = pstdev(diffs) / math.sqrt(len(diffs))
+        text = f"seed {seed}: {mean(diffs):+.1f} ± {se:.1f}"
+        old = committed.get((paper, seed)), committed.get((sparsenet, seed))
+        if all(old) and steps == int(committed[(paper, seed)]["estimate"].split()[1]):
+            n = len(diffs)  # the same first n test patches in the committed run
+            unmatched = [x - y for x, y in zip(old[0]["per_patch"][:n], old[1]["per_patch"][:n],
+                                               strict=True)]
+            text += f" (the committed, unmatched run on the same patches: {mean(unmatched):+.1f})"
+        out.append(text)
+    return (f"a compute-matched rerun (Sparsenet with Adam at {a['sparsenet_lr']:g}, batch "
+            f"{a['sparsenet_batch']}, the SVAEs' rate and batch, same passes) at reduced size "
+            f"({len(out)} seed, {a['patches_test']} test patches, AIS {steps} steps; not a "
+            "vote): the paper's SVAE minus Sparsenet, nats per patch ± SE over patches, "
+            + "; ".join(out))
 
 
 _SVAE_FULL = ["--patches-train", "200000", "--patches-test", "10000", "--epochs", "50"]

@@ -432,3 +432,16 @@ def test_declared_inputs_name_a_script_of_the_folder():
         for name, writer in inputs:
             assert (script.parent / writer).exists(), (script.name, writer)
             assert name.startswith(Path(writer).stem.removeprefix("bench_")), (name, writer)
+
+
+def test_a_reduced_matched_rerun_is_a_stated_note_not_a_vote(reproduce, tmp_path):
+    claim = next(c for c in reproduce.BARELLO.claims if c.key == "likelihood")
+    _write(tmp_path, "svae_ais_seeds", _ais([-5.0, -3.0, -4.0]))
+    before = reproduce.judge(claim, tmp_path)
+    matched = _ais([2.0])  # one seed, the SVAE ahead
+    matched["args"] = {"sparsenet_lr": 1e-3, "sparsenet_batch": 32, "patches_test": 50}
+    _write(tmp_path, "svae_ais_matched", matched)
+    row = reproduce.judge(claim, tmp_path)
+    assert row["verdict"] == before["verdict"] == "not reproduced"
+    assert "reduced size (1 seed, 50 test patches, AIS 1000 steps; not a vote)" in row["reason"]
+    assert "seed 0: +2.0" in row["reason"] and "svae_ais_matched.md" in row["files"]
