@@ -1,11 +1,14 @@
 """Sphinx configuration for the skdeepsparse documentation."""
 
+import os
 import sys
 from pathlib import Path
 
 import skdeepsparse
 
-# Local extensions: ``results-table`` shows tables of committed results files.
+# Local extensions: ``results-table`` shows tables of committed results files,
+# ``check_anchors`` fails the build on a link to a missing anchor, and
+# ``gallery_order`` sorts the gallery.
 sys.path.insert(0, str(Path(__file__).resolve().parent / "_ext"))
 
 project = "skdeepsparse"
@@ -21,6 +24,8 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "results_table",
+    "check_anchors",  # every #anchor of a local link must exist (docs/_ext)
+    "sphinx_gallery.gen_gallery",
 ]
 autosummary_generate = True
 autodoc_default_options = {"members": False, "inherited-members": False}
@@ -48,8 +53,31 @@ intersphinx_mapping = {
     "sklearn": ("https://scikit-learn.org/stable/", (None, _INV.format("sklearn"))),
     "torch": ("https://docs.pytorch.org/docs/stable/", (None, _INV.format("torch"))),
     "joblib": ("https://joblib.readthedocs.io/en/stable/", (None, _INV.format("joblib"))),
+    "pandas": ("https://pandas.pydata.org/docs/", (None, _INV.format("pandas"))),
 }
 intersphinx_timeout = 10
+
+# The gallery: examples/ rendered with their output and figures into
+# docs/auto_examples/, which is committed. sphinx-gallery re-runs an example
+# only when its source differs from the copy there (the .md5 files), so an
+# unchanged gallery costs no run time; a changed example runs in full (minutes)
+# and its new output should be committed (examples/GALLERY_HEADER.rst says how).
+# SKDEEPSPARSE_GALLERY_RUN=0 renders changed examples without running them.
+sphinx_gallery_conf = {
+    "examples_dirs": "../examples",
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"\.py$",  # run every example, not only plot_*.py
+    "within_subsection_order": "gallery_order.ExampleOrder",
+    "plot_gallery": os.environ.get("SKDEEPSPARSE_GALLERY_RUN", "1") != "0",
+    "abort_on_example_error": True,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "image_scrapers": ("matplotlib",),
+    # No sg_execution_times.rst: it would change with every build; each page
+    # states its own run time.
+    "write_computation_times": False,
+}
 
 
 def _write_benchmark_results(app):

@@ -25,6 +25,7 @@ INVENTORIES = {
         ("sklearn.decomposition.PCA", "py:class", _SK),
         ("sklearn.decomposition.sparse_encode", "py:function", _SK),
         ("sklearn.exceptions.ConvergenceWarning", "py:class", _SK),
+        ("sklearn.exceptions.FitFailedWarning", "py:class", _SK),
         ("sklearn.feature_extraction.image.PatchExtractor", "py:class", _SK),
         ("sklearn.linear_model.LogisticRegression", "py:class", _SK),
         ("sklearn.model_selection.GridSearchCV", "py:class", _SK),
@@ -66,6 +67,9 @@ INVENTORIES = {
         ("logging", "py:module", "library/logging.html#module-logging"),
         ("pathlib.Path", "py:class", "library/pathlib.html#pathlib.Path"),
         ("warnings", "py:module", "library/warnings.html#module-warnings"),
+    ]),
+    "pandas": ("pandas", "stable", [
+        ("pandas.DataFrame", "py:class", "reference/api/pandas.DataFrame.html#pandas.DataFrame"),
     ]),
     "joblib": ("joblib", "stable", [
         ("joblib.parallel_config", "py:class", "generated/joblib.parallel_config.html#$"),
