@@ -9,6 +9,7 @@ _LAZY = {
     "SpikeSlabGenerator": "spike_slab",
     "ThresholdedVAE": "thresholded_vae",
     "VarianceRegDictionaryLearner": "variance_reg",
+    "VariationalSparseCoding": "vsc",
     "sparse_encode": "_sparse_coding",
     "TrainingDivergedError": "exceptions",
     "set_config": "_config",

@@ -24,7 +24,8 @@ Examples
 --------
 >>> from skdeepsparse import registry
 >>> sorted(registry.ESTIMATORS)  # doctest: +NORMALIZE_WHITESPACE
-['SVAETransformer', 'SpikeSlabGenerator', 'ThresholdedVAE', 'VarianceRegDictionaryLearner']
+['SVAETransformer', 'SpikeSlabGenerator', 'ThresholdedVAE', 'VarianceRegDictionaryLearner',
+ 'VariationalSparseCoding']
 >>> est = registry.make("VarianceRegDictionaryLearner", "test", max_epochs=1)
 """
 
@@ -255,8 +256,24 @@ _SS = Entry(
          "(the paper's sparsity rule) so that % zeros counts real zeros",
 )
 
+# Tonolini et al.'s spike-and-slab VAE, Fallah & Rozell's comparator: the thresholded
+# VAE's linear dictionary, encoder widths and CPU budget, so that only the posterior differs.
+_VSC = Entry(
+    "VariationalSparseCoding", "skdeepsparse.vsc",
+    presets={
+        "test": dict(n_components=4, encoder_hidden_sizes=(8,), n_mc_samples=3, max_epochs=2,
+                     batch_size=16, **_CPU),
+        "benchmark_cpu": dict(n_components=128, encoder_hidden_sizes=(256, 128),
+                              optimizer="adam", learning_rate=3e-3, decoder_optimizer="adam",
+                              decoder_learning_rate=1e-2, kl_weight=3e-3, n_mc_samples=5,
+                              max_epochs=20, **_AUTO),
+    },
+    sweep_param="target_density", sweep_values=(0.05, 0.1, 0.2, 0.4),
+    note="codes are the posterior mode (`mu` where `gamma > 1/2`, else 0)",
+)
+
 #: Estimator name to its :class:`Entry`, in the order of the demo and the benchmark.
-ESTIMATORS: dict[str, Entry] = {e.name: e for e in (_VDL, _SVAE, _TVAE, _SS)}
+ESTIMATORS: dict[str, Entry] = {e.name: e for e in (_VDL, _SVAE, _TVAE, _SS, _VSC)}
 
 
 def _entry(name: str) -> Entry:
