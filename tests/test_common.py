@@ -21,6 +21,7 @@ documents the hook contract of :class:`~skdeepsparse._base.BaseSparseEstimator`.
 from __future__ import annotations
 
 import pickle
+import sys
 import threading
 import warnings
 from numbers import Integral, Real
@@ -623,3 +624,85 @@ def test_group_parameters_route_by_one_rule(digits):
     assert isinstance(est2._optimizer("decoder"), torch.optim.SGD)
     with pytest.raises(ValueError, match="decoder_adam_betas"):
         VarianceRegDictionaryLearner(decoder_adam_betas=(1.5, 0.9), **common).fit(X)
+
+
+# ------------------------------------------------------ reproducible under threads
+def test_fits_in_threads_equal_serial_fits_whatever_the_global_seed(digits):
+    """No estimator draws from torch's global generator, initial weights included:
+    the ``test`` presets fitted in concurrent threads, while another thread keeps
+    re-seeding torch, give the fits run one after another."""
+    X = digits[0]
+    names = sorted(registry.ESTIMATORS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        serial = {name: make(name).fit(X).transform(X) for name in names}
+    keys = [(name, copy) for name in names for copy in range(2)]
+    results, errors, stop = {}, [], threading.Event()
+
+    def reseed():
+        seed = 0
+        while not stop.is_set():
+            torch.manual_seed(seed)
+            seed += 1
+
+    def work(key):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                results[key] = make(key[0]).fit(X).transform(X)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append((key, exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: races show up at once
+    seeder = threading.Thread(target=reseed)
+    seeder.start()
+    try:
+        threads = [threading.Thread(target=work, args=(key,)) for key in keys]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        stop.set()
+        seeder.join()
+        sys.setswitchinterval(interval)
+    assert not errors, errors
+    for name, copy in keys:
+        np.testing.assert_array_equal(results[name, copy], serial[name],
+                                      err_msg=f"{name}, thread {copy}")
+
+
+def _initial_state(name, X):
+    est = make(name)
+    est._validate_params()
+    est._initialize(X)
+    return torch.cat([v.flatten().double() for v in est.module_.state_dict().values()])
+
+
+def test_initial_weights_ignore_a_thread_that_seeds_torch(digits):
+    """The initial weights alone, many times (a build is short: a race with the
+    seeding thread is rare per fit, frequent over 100 builds)."""
+    X = digits[0]
+    names = sorted(registry.ESTIMATORS)
+    ref = {name: _initial_state(name, X) for name in names}
+    stop = threading.Event()
+
+    def reseed():
+        seed = 0
+        while not stop.is_set():
+            torch.manual_seed(seed)
+            seed += 1
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    seeder = threading.Thread(target=reseed)
+    seeder.start()
+    try:
+        changed = {name: sum(not torch.equal(_initial_state(name, X), ref[name])
+                             for _ in range(25)) for name in names}
+    finally:
+        stop.set()
+        seeder.join()
+        sys.setswitchinterval(interval)
+    assert not any(changed.values()), changed

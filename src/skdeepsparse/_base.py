@@ -1,16 +1,8 @@
-"""The shared estimator core.
+"""The shared estimator core: :class:`BaseSparseEstimator` and the model contract.
 
-Every model of skdeepsparse derives from :class:`BaseSparseEstimator`, which owns
-all scikit-learn and training plumbing: input validation, dtype handling, device
-resolution, seeding, standardisation, mini-batching, optimizers and their
-learning-rate schedules, the validation split with restore-best and early
-stopping (on the validation or the training loss) with a
-``ConvergenceWarning`` when the budget runs out, ``history_``,
-``partial_fit``, ``warm_start``, progress bars and the ``skdeepsparse``
-logger, divergence detection, the input-scale check, the thread limit of
-:func:`skdeepsparse.set_config`, batched ``transform`` and pickling. A model
-subclass only supplies its mathematics through a handful of hooks (see the
-class docstring).
+Its helpers live in modules of their own: the optimizer groups in ``_optim``,
+the training loop in ``_training``, the fit transaction, device moves and
+pickling in ``_state``, the checks in ``_validation``.
 """
 
 from __future__ import annotations
@@ -47,6 +39,7 @@ from ._validation import (
     check_output_finite,
     resolve_device,
 )
+from .nn import reset_parameters_
 
 __all__ = ["BaseSparseEstimator", "resolve_device"]
 
@@ -77,9 +70,15 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
     Hooks a model must implement:
 
     ``_build_module(n_features)``
-        Return a fresh ``torch.nn.Module`` holding every learned tensor; the
-        core builds it on the CPU and moves it to ``device_`` and the data's
-        dtype.
+        Return a fresh ``torch.nn.Module`` holding every learned tensor. The
+        core builds it on the CPU, draws every initial weight again from a
+        generator seeded by ``random_state``
+        (:func:`~skdeepsparse.nn.reset_parameters_`: torch's formulas, then
+        each submodule's ``reset_custom_``), calls
+        ``_init_module(module, generator)`` and moves it to ``device_`` and
+        the data's dtype. Initialisation that needs the estimator (a norm, a
+        projection, a draw of its own) goes in ``_init_module``, never in
+        ``_build_module``.
     ``_train_step(X, rows)``
         One update on the mini-batch tensor ``X`` (``rows``: its row indices
         in the training data, for per-sample state such as persistent
@@ -208,10 +207,14 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
     def _auto_setting(self, group: str, name: str, optimizer: str | None):
         """The value of ``"auto"`` for ``name`` (``"optimizer"`` or
         ``"learning_rate"``, then with the group's ``optimizer``) of ``group``."""
-        if group == MAIN:
-            return self._default_optimizer if name == "optimizer" else self._default_learning_rate
-        raise ValueError(f"{type(self).__name__}: {param_name(group, name)}='auto' has no "
-                         "meaning for this model.")
+        if group != MAIN:
+            raise ValueError(f"{type(self).__name__}: {param_name(group, name)}='auto' has "
+                             "no meaning for this model.")
+        return self._default_optimizer if name == "optimizer" else self._default_learning_rate
+
+    def _init_module(self, module: torch.nn.Module, generator: torch.Generator) -> None:
+        """Model-specific initialisation of a new module, drawing from ``generator``
+        only (after the core's :func:`~skdeepsparse.nn.reset_parameters_`)."""
 
     def _validation_loss(self, X: torch.Tensor) -> torch.Tensor:
         """Per-sample validation loss; lower is better."""
@@ -492,14 +495,12 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
                 out[start:stop] = res.detach().to("cpu", torch.float64).numpy()
         return out
 
+    def _make_generator(self, seed: int) -> torch.Generator:
+        return torch.Generator(device=self.device_).manual_seed(int(seed))
+
     def _chunk_rows(self) -> int:
         """Rows per chunk of every batched computation (transform, score, validation)."""
         return _TRANSFORM_CHUNK
-
-    def _make_generator(self, seed: int) -> torch.Generator:
-        gen = torch.Generator(device=self.device_)
-        gen.manual_seed(int(seed))
-        return gen
 
     # --------------------------------------------------------- standardisation
     def _fit_standardization(self, X: np.ndarray, enabled: bool) -> None:
@@ -535,9 +536,8 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
     @property
     def _learning_rate(self) -> float:
-        if self.learning_rate == "auto":
-            return float(self._default_learning_rate)
-        return float(self.learning_rate)
+        auto = self.learning_rate == "auto"
+        return float(self._default_learning_rate if auto else self.learning_rate)
 
     @property
     def _optimizers(self) -> list[torch.optim.Optimizer] | None:
@@ -579,11 +579,12 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
         self._rng = np.random.RandomState(seeds[0])
         self._generator = self._make_generator(seeds[1])
         self._on_fit_start(X)
-        # PyTorch's default initialisers draw from the global RNG: fork it so the
-        # user's global state is untouched and the build is reproducible.
+        # Every initial weight is drawn again from a generator no other thread can
+        # seed; the build's own draws come from a fork of the global generator.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seeds[2]))
             module = self._build_module(X.shape[1])
+        init = torch.Generator().manual_seed(int(seeds[2]))
+        self._init_module(reset_parameters_(module, init), init)
         self.module_ = module.to(device=self.device_, dtype=_TORCH_DTYPES[X.dtype]).eval()
         self._built_params = copy.deepcopy(self.get_params(deep=False))
         self._build_optimizers()

@@ -80,11 +80,20 @@ def rsample_on_generator(dist: torch.distributions.Distribution, sample_shape,
                          generator: torch.Generator) -> torch.Tensor:
     """``dist.rsample(sample_shape)`` driven by ``generator``, not the global seed.
 
-    Some torch samplers (Gamma's implicit reparameterisation) read only the
-    global RNG; they run here under a forked global RNG seeded from
-    ``generator``, so draws follow ``random_state`` and the user's global state
-    is untouched.
+    Gamma (implicit reparameterisation) draws from ``generator`` through
+    torch's own sampler. Other samplers that read only the global RNG run under
+    a forked global RNG seeded from ``generator``, so draws follow
+    ``random_state`` and the user's global state is untouched (not safe while
+    another thread seeds torch).
     """
+    if type(dist) is torch.distributions.Gamma:
+        # torch's Gamma sampler takes a generator: no global state at all (the
+        # forked global RNG below is not safe while another thread seeds it).
+        shape = dist._extended_shape(torch.Size(sample_shape))
+        value = torch._standard_gamma(dist.concentration.expand(shape), generator=generator)
+        value = value / dist.rate.expand(shape)
+        value.detach().clamp_(min=torch.finfo(value.dtype).tiny)  # as Gamma.rsample
+        return value
     device = generator.device
     seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device))
     if device.type == "cuda":

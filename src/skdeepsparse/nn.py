@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -16,7 +17,55 @@ __all__ = [
     "conv_geometry",
     "LinearDictionary",
     "normalize_columns_",
+    "reset_parameters_",
 ]
+
+# Layers whose default initialisation draws from torch's global generator, all by
+# the formulas of their own reset_parameters (torch.nn.Linear, torch.nn.modules.conv).
+_DRAWING_LAYERS = (nn.Linear, nn.modules.conv._ConvNd)
+
+
+@torch.no_grad()
+def reset_parameters_(module: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Re-initialise ``module`` from ``generator`` by the formulas torch uses.
+
+    A fit must not depend on torch's process-wide generator (another thread may
+    seed it at any time), so every random initial weight is drawn again here:
+    ``Linear``, ``Conv*`` and ``ConvTranspose*`` layers get their default
+    ``kaiming_uniform_(a=sqrt(5))`` weights and ``U(-1/sqrt(fan_in),
+    1/sqrt(fan_in))`` biases, and every submodule that defines
+    ``reset_custom_(generator)`` re-applies its own initialisation (zero
+    biases, constants, its own draws) after its children's. The modules are
+    visited children first, in the order they were registered: for a module
+    that registers its parts in the order it builds them, the draws are those
+    of building it after ``torch.manual_seed`` with the generator's seed.
+    Layers whose initialisation draws nothing (normalisation layers) keep
+    theirs. A module of your own with parameters outside these layers defines
+    ``reset_custom_`` to initialise them.
+
+    Parameters
+    ----------
+    module : nn.Module
+        Modified in place.
+    generator : torch.Generator
+        A CPU generator (the module is initialised on the CPU).
+
+    Returns
+    -------
+    module : nn.Module
+    """
+    for child in module.children():
+        reset_parameters_(child, generator)
+    if isinstance(module, _DRAWING_LAYERS):
+        nn.init.kaiming_uniform_(module.weight, a=math.sqrt(5), generator=generator)
+        if module.bias is not None:
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(module.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            nn.init.uniform_(module.bias, -bound, bound, generator=generator)
+    custom = getattr(module, "reset_custom_", None)
+    if custom is not None:
+        custom(generator)
+    return module
 
 
 class LISTA(nn.Module):
@@ -43,11 +92,16 @@ class LISTA(nn.Module):
         super().__init__()
         self.U = nn.Linear(n_features, n_components)
         self.S = nn.Linear(n_components, n_components, bias=False)
-        nn.init.zeros_(self.U.bias)
+        self.reset_custom_()
         self.n_iter = n_iter
         self.positive = positive
         if not positive:
             self.threshold = nn.Parameter(torch.zeros(n_components))
+
+    @torch.no_grad()
+    def reset_custom_(self, generator: torch.Generator | None = None) -> None:
+        """The encoder bias starts at 0 (see :func:`reset_parameters_`)."""
+        nn.init.zeros_(self.U.bias)
 
     def _act(self, v: torch.Tensor) -> torch.Tensor:
         if self.positive:
@@ -85,13 +139,20 @@ class MLP(nn.Sequential):
         layers: list[nn.Module] = []
         for i in range(len(sizes) - 1):
             last = i == len(sizes) - 2
-            lin = nn.Linear(sizes[i], sizes[i + 1], bias=bias_last or not last)
-            if lin.bias is not None and zero_bias:
-                nn.init.zeros_(lin.bias)
-            layers.append(lin)
+            layers.append(nn.Linear(sizes[i], sizes[i + 1], bias=bias_last or not last))
             if not last:
                 layers.append(activation())
         super().__init__(*layers)
+        self.zero_bias = zero_bias
+        self.reset_custom_()
+
+    @torch.no_grad()
+    def reset_custom_(self, generator: torch.Generator | None = None) -> None:
+        """Biases start at 0 with ``zero_bias`` (see :func:`reset_parameters_`)."""
+        if self.zero_bias:
+            for lin in self:
+                if isinstance(lin, nn.Linear) and lin.bias is not None:
+                    nn.init.zeros_(lin.bias)
 
 
 def conv_geometry(height: int, width: int, n_layers: int) -> list[dict]:
@@ -226,14 +287,27 @@ class LinearDictionary(nn.Module):
     n_features : int
         Atom size.
     bias : bool, default=False
-        Learn an output offset.
+        Learn an output offset (it starts at 0).
+    unit_normal : bool, default=False
+        Start from Gaussian atoms rescaled to unit norm instead of PyTorch's
+        default initialisation.
     """
 
-    def __init__(self, n_components: int, n_features: int, bias: bool = False):
+    def __init__(self, n_components: int, n_features: int, bias: bool = False,
+                 unit_normal: bool = False):
         super().__init__()
         self.linear = nn.Linear(n_components, n_features, bias=bias)
-        if bias:
+        self.unit_normal = unit_normal
+        self.reset_custom_()
+
+    @torch.no_grad()
+    def reset_custom_(self, generator: torch.Generator | None = None) -> None:
+        """Zero bias; unit-norm Gaussian atoms with ``unit_normal`` (see
+        :func:`reset_parameters_`)."""
+        if self.linear.bias is not None:
             nn.init.zeros_(self.linear.bias)
+        if self.unit_normal:
+            normalize_columns_(nn.init.normal_(self.linear.weight, generator=generator))
 
     @property
     def weight(self) -> torch.Tensor:

@@ -413,9 +413,10 @@ class SpikeSlabGenerator(BaseSparseEstimator):
             net = MLP([self.n_components, *hidden, n_features], zero_bias=False)
         else:
             net = ConvGenerator(self.n_components, hidden, image_shape3(self.image_shape))
-        gen = _Generator(net, self.output_activation)
-        self._project_columns(gen)
-        return gen
+        return _Generator(net, self.output_activation)
+
+    def _init_module(self, module, generator):
+        self._project_columns(module)
 
     def _column_norms(self, n_layers: int) -> list:
         """``decoder_norm`` as one norm (or None) per constrained layer."""

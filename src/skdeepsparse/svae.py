@@ -68,6 +68,11 @@ class _SVAEModule(nn.Module):
         self.weight_norm = weight_norm  # the atoms' norm r, or None
         self.min_posterior_std = min_posterior_std
 
+    @torch.no_grad()
+    def reset_custom_(self, generator: torch.Generator | None = None) -> None:
+        """Phi ~ N(0, 1/K) from ``generator`` (see :func:`~skdeepsparse.nn.reset_parameters_`)."""
+        self.dictionary.normal_(generator=generator).div_(self.dictionary.shape[1] ** 0.5)
+
     def phi(self) -> torch.Tensor:
         """The effective dictionary (n_features, n_components)."""
         if self.weight_norm is not None:
@@ -409,9 +414,11 @@ class SVAETransformer(BaseSparseEstimator):
             log_likelihood_std=math.log(self._likelihood_std),
             learn_likelihood_std=self.learn_likelihood_std,
             min_posterior_std=self.min_posterior_std)
+        return module
+
+    def _init_module(self, module, generator):
         if self.decoder_norm is not None:
             normalize_columns_(module.dictionary.data, float(self.decoder_norm))
-        return module
 
     # ------------------------------------------------------ fitted attributes
     @property

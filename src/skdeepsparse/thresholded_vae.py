@@ -68,18 +68,26 @@ class _TVAEModule(nn.Module):
                  decoder: nn.Module, log_scale_init: float, learn_threshold: bool,
                  gamma_init: tuple[float, float]):
         super().__init__()
+        # Registered in the order they are built (see reset_parameters_).
         self.features = features
+        self.decoder = decoder
         self.loc = nn.Linear(n_hidden, n_components)
         self.log_scale = nn.Linear(n_hidden, n_components)
-        # Start the posterior spread at the prior's, so early KL terms are small.
+        self.gamma = nn.Linear(n_hidden, 2 * n_components) if learn_threshold else None
+        self._inits = (log_scale_init, gamma_init)
+        self.reset_custom_()
+
+    @torch.no_grad()
+    def reset_custom_(self, generator: torch.Generator | None = None) -> None:
+        """Start the posterior spread at the prior's, so early KL terms are small,
+        and the threshold posterior at its prior (see
+        :func:`~skdeepsparse.nn.reset_parameters_`)."""
+        log_scale_init, gamma_init = self._inits
         nn.init.constant_(self.log_scale.bias, log_scale_init)
-        self.gamma = None
-        if learn_threshold:
-            self.gamma = nn.Linear(n_hidden, 2 * n_components)
+        if self.gamma is not None:
             nn.init.zeros_(self.gamma.weight)
-            with torch.no_grad():
-                self.gamma.bias.copy_(torch.tensor(gamma_init).repeat_interleave(n_components))
-        self.decoder = decoder
+            K = self.gamma.bias.shape[0] // 2
+            self.gamma.bias.copy_(torch.tensor(gamma_init).repeat_interleave(K))
 
     def encode(self, y):
         h = self.features(y)
@@ -400,8 +408,7 @@ class ThresholdedVAE(BaseSparseEstimator):
             features = kind(n_features=n_features, **(self.encoder_kwargs or {}))
             n_hidden = self._probe(features, n_features, kind, None)
         if self._linear:
-            decoder = LinearDictionary(K, n_features, bias=False)
-            normalize_columns_(nn.init.normal_(decoder.weight))
+            decoder = LinearDictionary(K, n_features, bias=False, unit_normal=True)
             # Updated by its own optimizer on a hand-set gradient, not by the loss.
             decoder.weight.requires_grad_(False)
         elif self.decoder == "conv":

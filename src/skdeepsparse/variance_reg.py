@@ -386,10 +386,11 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         else:
             sizes = [self.n_components, *self.decoder_hidden_sizes, n_features]
             decoder = MLP(sizes, bias_last=False)
-        module = _VDLModule(encoder, decoder)
+        return _VDLModule(encoder, decoder)
+
+    def _init_module(self, module, generator):
         if self.decoder_norm is not None:
             self._normalize_decoder(module)
-        return module
 
     def _decoder_linears(self, module=None):
         module = self.module_ if module is None else module
