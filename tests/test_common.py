@@ -43,7 +43,8 @@ from skdeepsparse._base import BaseSparseEstimator
 
 
 class ToySparseAutoencoder(BaseSparseEstimator):
-    """A one-layer sparse autoencoder: the hook contract of the core, in full.
+    """A one-layer sparse autoencoder: the example of the model contract that
+    :class:`~skdeepsparse._base.BaseSparseEstimator`'s docstring writes down.
 
     A model lists every parameter in ``__init__`` (its own, then the shared
     ones of the core, which sklearn needs explicit), extends
@@ -52,19 +53,21 @@ class ToySparseAutoencoder(BaseSparseEstimator):
     - ``_on_fit_start(X)``: fitted constants, once per fresh fit (here the
       core's scalar standardisation ``mean_`` / ``scale_``);
     - ``_build_module(n_features)``: a new ``nn.Module`` with every learned
-      tensor (built on the CPU under a seeded RNG; the core moves it);
-    - ``_make_optimizers()``: the optimizers, main one first, built with
-      ``self._optimizer_for`` from the shared parameters (the core adds and
-      steps the ``lr_schedule``; never write a schedule by hand);
-    - ``_train_step(X)``: one update; returns a dict with ``"loss"``;
+      tensor (the core draws its initial weights from a seeded generator of
+      its own and moves it);
+    - ``_train_step(X, rows)``: one update with the optimizer(s) the core
+      built (``self._optimizer("main")``; the core steps the schedules);
+      returns a dict with ``"loss"``;
     - ``_transform_batch``, ``_inverse_transform_batch``,
       ``_score_samples_batch``: tensors in, tensors out; they must not change
       the module (several threads may call them at once).
 
-    ``_free_params`` names the parameters that are read at every use and may
-    change after ``fit``; any other changed parameter (outside the shared
-    optimizer and loop settings) is refused by ``partial_fit``, ``warm_start``
-    and ``transform``.
+    One optimizer group (``"main"``, every parameter) is the default; a model
+    that trains a part apart declares ``_optimizer_groups`` and
+    ``_parameter_groups``. ``_free_params`` names the parameters that are read
+    at every use and may change after ``fit``; any other changed parameter
+    (outside the optimizer and loop settings, and ``device``, which moves the
+    model) is refused by ``partial_fit``, ``warm_start`` and ``transform``.
     """
 
     _parameter_constraints = {
@@ -140,7 +143,7 @@ class ToySparseAutoencoder(BaseSparseEstimator):
         return torch.relu(H) if self.transform_mode == "relu" else H
 
     def _train_step(self, X, rows=None):
-        (opt,) = self._optimizers
+        opt = self._optimizer("main")
         Xs = self._standardize(X)
         Z = torch.relu(self.module_["encoder"](Xs))
         mse = ((self.module_["decoder"](Z) - Xs) ** 2).mean()
