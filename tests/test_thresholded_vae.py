@@ -15,16 +15,15 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from torch import nn
 
-from skdeepsparse.nn import ConvDecoder, ConvEncoder
-from skdeepsparse.thresholded_vae import (
-    ThresholdedVAE,
-    _aggregation_weights,
+from skdeepsparse.distributions import (
     _straight_through,
     laplace_noise_from_uniform,
     prior_nonzero_fraction,
     shifted_soft_threshold,
     threshold_for_nonzero_fraction,
 )
+from skdeepsparse.nn import ConvDecoder, ConvEncoder
+from skdeepsparse.thresholded_vae import ThresholdedVAE, _aggregation_weights
 
 FAST = dict(n_components=32, encoder_hidden_sizes=(64,), n_mc_samples=5,
             n_eval_samples=5, max_epochs=4, batch_size=64, optimizer="adam",

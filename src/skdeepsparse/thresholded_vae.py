@@ -24,16 +24,12 @@ from .distributions import (
     LinearAnnealing,
     _straight_through,
     has_closed_form_kl,
-    laplace_noise_from_uniform,
-    prior_nonzero_fraction,
     shifted_soft_threshold,
-    threshold_for_nonzero_fraction,
 )
 from .nn import MLP, ConvDecoder, ConvEncoder, LinearDictionary, normalize_columns_
 from .solvers import lipschitz_constant
 
-__all__ = ["ThresholdedVAE", "laplace_noise_from_uniform", "prior_nonzero_fraction",
-           "shifted_soft_threshold", "threshold_for_nonzero_fraction"]
+__all__ = ["ThresholdedVAE"]
 
 # The reference configs' prior spreads: Laplace scale 0.1, Gaussian *variance* 0.1.
 _DEFAULT_PRIOR_SCALE = {"laplace": 0.1, "gaussian": math.sqrt(0.1)}
@@ -204,10 +200,9 @@ class ThresholdedVAE(BaseSparseEstimator):
         sampled shifted threshold has median 0 whenever ``P(z != 0) <= 1/2``);
         ``mu 1[|mu| > lambda]``, the same support without the shrinkage (argmin
         ``(z - mu)^2 / 2 + lambda^2 / 2 1[z != 0]``); the lowest-loss of
-        ``n_eval_samples`` draws (noise hashed from each row and
-        ``random_state``); the posterior mean ``P(z != 0) mu`` (dense); ``mu``
-        where ``P(z != 0) > 1/2``, else 0 (the more probable of zero and
-        non-zero); a fresh posterior draw.
+        ``n_eval_samples`` draws (noise hashed from each row and ``random_state``);
+        the posterior mean ``P(z != 0) mu`` (dense); ``mu`` where ``P(z != 0) >
+        1/2``, else 0; a fresh posterior draw.
     n_eval_samples : int, default=20
         Draws of ``"max_elbo"`` and of ``score``.
     %(training_parameters)s
