@@ -59,6 +59,15 @@ APP_PRESETS: dict[str, dict[str, dict | str]] = {
                             "max_epochs": 2},
         "benchmark_full": "paper_fashion_mnist_dnn",
     },
+    # The thresholded VAE's comparator at the thresholded VAE's demo settings.
+    "VariationalSparseCoding": {
+        "demo": dict(_TVAE_DEMO, n_mc_samples=5, max_epochs=30),
+        "demo_smoke": dict(_TVAE_DEMO, n_mc_samples=5, max_epochs=3),
+        "benchmark_smoke": {**registry.presets("VariationalSparseCoding")["benchmark_cpu"],
+                            "max_epochs": 2},
+        # the reference's linear-generator setup (the constructor defaults), K=256
+        "benchmark_full": dict(n_components=256, **_AUTO),
+    },
     "SpikeSlabGenerator": {
         "demo": dict(_SS_DEMO, max_epochs=20, alpha_warmup_epochs=5),
         "demo_smoke": dict(_SS_DEMO, max_epochs=2, alpha_warmup_epochs=1),
