@@ -54,6 +54,8 @@ INVENTORIES = {
         ("torch.set_num_threads", "py:function", _TORCH),
         ("torch.get_num_threads", "py:function", _TORCH),
         ("torch.distributions", "py:module", "distributions.html#module-torch.distributions"),
+        ("torch.distributions.Distribution", "py:class",
+         "distributions.html#torch.distributions.distribution.Distribution"),
         ("torch.optim.lr_scheduler", "py:module", "optim.html#module-torch.optim.lr_scheduler"),
         ("torch.optim.lr_scheduler.StepLR", "py:class", _TORCH),
         ("torch.optim.lr_scheduler.OneCycleLR", "py:class", _TORCH),
