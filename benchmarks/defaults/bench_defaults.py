@@ -30,7 +30,8 @@ class, 5 draws) against raw pixels. Per model, the issue's checks:
   of the transform prior, and what zeroing them costs in dB; transform time
   against ``lasso_lars``.
 * SVAETransformer (patches): active latents by the KL rule (mean KL > 0.1 nats)
-  with the default unit-norm decoder and with the free one (``decoder_norm=None``),
+  and by the variance rule (variance of the posterior means > 0.01) with the
+  default unit-norm decoder and with the free one (``decoder_norm=None``),
   and the Gabor-like share of the filters (:func:`skdeepsparse.metrics.gabor_like_fraction`).
 * VarianceRegDictionaryLearner: the default (linear) against VDL-NL
   (``decoder="mlp"``), reconstruction at their % zeros.
@@ -253,6 +254,7 @@ def svae_stats(est, Xt):
     C = est.components_
     side = int(round(np.sqrt(C.shape[1])))
     return {"active_kl": int((kl > 0.1).sum()),
+            "active_variance": int((est.transform(Xt).var(0) > 0.01).sum()),
             "gabor_like": gabor_like_fraction(C, (side, side)) if side * side == C.shape[1]
             else None}
 
@@ -264,8 +266,8 @@ def extra_svae(est, row, name, X, Xt, args, seed):
                    else {"normalize_decoder": False})  # the older spelling
         free, fit_s, _ = fit_one(type(est), X, seed, args, **free_kw)
         row["free_decoder"] = {"fit_cpu_s": fit_s, **svae_stats(free, Xt)}
-        row["active_ratio_unit_over_free"] = row["active_kl"] / max(
-            row["free_decoder"]["active_kl"], 1)
+        for rule in ("active_kl", "active_variance"):
+            row[f"ratio_{rule}"] = row[rule] / max(row["free_decoder"][rule], 1)
 
 
 def extra_variance_reg(est, row, name, X, Xt, args, seed):
@@ -334,11 +336,14 @@ def check_line(model, r):
         parts.insert(0, f"{r['pct_small_or_zero']:.1f}% of codes zero or below the crossover "
                         f"{r['crossover']:.3f}; zeroing them costs {r['zeroing_cost_db']:.2f} dB")
     elif model == "SVAETransformer":
-        parts.append(f"active (KL) {r['active_kl']}, Gabor-like {r['gabor_like']}")
+        parts.append(f"active by KL {r['active_kl']}, by variance {r['active_variance']}; "
+                     f"Gabor-like {r['gabor_like']:.2f}")
         if "free_decoder" in r:
             f = r["free_decoder"]
-            parts.append(f"free decoder: active {f['active_kl']}, Gabor-like {f['gabor_like']}; "
-                         f"ratio {r['active_ratio_unit_over_free']:.2f}")
+            parts.append(f"free decoder: active by KL {f['active_kl']}, by variance "
+                         f"{f['active_variance']}; Gabor-like {f['gabor_like']:.2f}; unit / free "
+                         f"{r['ratio_active_kl']:.2f} (KL), {r['ratio_active_variance']:.2f} "
+                         "(variance)")
     elif model == "VarianceRegDictionaryLearner":
         v = r["vdl_nl"]
         parts.append(f"linear {r['gain_db']:.2f} dB at {r['pct_zeros']:.1f}% zeros; VDL-NL "
