@@ -12,6 +12,7 @@ _LAZY = {
     "VariationalSparseCoding": "vsc",
     "sparse_encode": "_sparse_coding",
     "TrainingDivergedError": "exceptions",
+    "FitInterruptedWarning": "exceptions",
     "set_config": "_config",
     "get_config": "_config",
     "config_context": "_config",
