@@ -463,8 +463,7 @@ def _image_cases():
 
 # ----------------------------------------------------------------------- loaders
 def _loader_cases():
-    from skdeepsparse.datasets import load_fashion_mnist, load_mnist
-    from skdeepsparse.preprocessing import load_natural_image_patches
+    from skdeepsparse.datasets import load_fashion_mnist, load_mnist, load_natural_image_patches
 
     missing = Path(tempfile.gettempdir()) / "skdeepsparse-no-such-data-home"
 
