@@ -266,6 +266,13 @@ FROM_MODIFIED_TREE = {
     "li2022/results/spike_slab_claims.json":
         f"python {_L}bench_spike_slab_claims.py --n-train 3000 --n-test 1000 --epochs 8 "
         "--warmup 2 --decay 0.5",
+    # The next two were run while the shared tree's package source was being edited
+    # by other work in progress (this round, seven people edit one tree).
+    "fallah2022/results/gradient_snr.json": f"python {_F}bench_gradient_snr.py",
+    "barello2018/results/svae_ais_matched.json":
+        "OMP_NUM_THREADS=1 python benchmarks/barello2018/bench_svae_ais.py --patches-train "
+        "20000 --patches-test 100 --epochs 6 --steps 1000 --seeds 0 --sparsenet-lr 1e-3 "
+        "--sparsenet-batch 32 --name svae_ais_matched",
 }
 _RECORD = {"command", "source_hash", "git_commit", "source_modified", "date"}
 
