@@ -27,7 +27,8 @@ patches (64 pixels, 64 atoms; the paper: 16x16, 256 atoms), 10,000 training
 patches, 20 epochs of Adam (2,000 steps, 0.8% of the paper's 240,000 SGD
 steps), an encoder MLP 64-128-64; 1,000 passes per gradient SNR as in the paper.
 
-Three seeds (0, 1, 2), about 4 minutes on one thread.
+Three seeds (0, 1, 2): 171 s on one thread of a busy 2-core machine (a timing to rerun on
+a quiet one).
 
 Run:  OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/fallah2022/bench_gradient_snr.py
 Writes benchmarks/fallah2022/results/gradient_snr.{json,md}.
