@@ -134,3 +134,40 @@ def test_kl_divergence_is_the_loss_term(digits):
 def test_bad_parameters_are_named(digits, params, match):
     with pytest.raises(ValueError, match=match):
         _small(**params).fit(digits)
+
+
+def test_shared_names_mean_what_they_mean_in_the_other_models(digits):
+    """target_density: 1 - metrics.code_sparsity of codes drawn from the model's own
+    prior; standardize: numpy's global mean and std; decoder_norm: every atom's norm."""
+    from skdeepsparse.metrics import code_sparsity
+
+    est = _small(target_density=0.3, decoder_norm=0.5, max_epochs=1).fit(digits)
+    n = 200_000
+    z = est._prior(torch.zeros((), dtype=torch.float64)).sample(
+        (n,), generator=torch.Generator().manual_seed(0))
+    assert 1.0 - code_sparsity(z.numpy()) == pytest.approx(0.3, abs=4 * (0.21 / n) ** 0.5)
+    assert est.mean_ == pytest.approx(digits.mean(), rel=1e-12)
+    assert est.scale_ == pytest.approx(digits.std(), rel=1e-12)
+    atoms = est.module_.decoder.weight.detach()
+    torch.testing.assert_close(atoms.norm(dim=0).double(),
+                               torch.full((6,), 0.5, dtype=torch.float64), rtol=1e-5, atol=1e-6)
+    off = _small(standardize=False, max_epochs=1).fit(digits)
+    assert (off.mean_, off.scale_) == (0.0, 1.0)
+
+
+def test_score_is_minus_the_loss_at_the_mode(digits):
+    """score_samples, recomputed in numpy from the encoder's outputs and the
+    dictionary: -(mean_d (y - Phi z)^2 + kl_weight sum_k KL_k), z the mode codes."""
+    est = _small().fit(digits)
+    X = digits[:50]
+    Y = (X - est.mean_) / est.scale_
+    with torch.no_grad():
+        mu, log_var, logits = (t.numpy() for t in est.module_.encode(torch.from_numpy(Y)))
+    gamma = np.clip(np.minimum(1.0, np.exp(logits)), 1e-6, 1 - 1e-6)
+    z = np.where(gamma > 0.5, mu, 0.0)
+    Phi = est.module_.decoder.weight.detach().numpy()
+    recon = ((Y - z @ Phi.T) ** 2).mean(1)
+    a = 0.1
+    kl = (gamma * 0.5 * (mu**2 + np.exp(log_var) - 1 - log_var)
+          + gamma * np.log(gamma / a) + (1 - gamma) * np.log((1 - gamma) / (1 - a))).sum(1)
+    np.testing.assert_allclose(est.score_samples(X), -(recon + est.kl_weight * kl), rtol=1e-6)
