@@ -445,9 +445,10 @@ def load_natural_image_patches(
 ) -> Bunch:
     """Natural-image patches for sparse coding (Olshausen & Field style).
 
-    Grey images are whitened whole with :func:`whiten_images` (each scaled to
-    unit variance), then ``n_patches`` square patches are drawn at random
-    positions with :class:`ImagePatches`.
+    Grey images are whitened whole with
+    :func:`~skdeepsparse.preprocessing.whiten_images` (each scaled to unit
+    variance), then ``n_patches`` square patches are drawn at random
+    positions with :class:`~skdeepsparse.preprocessing.ImagePatches`.
 
     Parameters
     ----------

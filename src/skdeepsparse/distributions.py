@@ -261,7 +261,7 @@ class _ShiftedThreshold(Distribution):
 
 
 class ThresholdedLaplace(_ShiftedThreshold):
-    """:class:`_ShiftedThreshold` with Laplace noise: ``P(z != 0) = exp(-lambda/b)``,
+    """The shifted soft threshold with Laplace noise: ``P(z != 0) = exp(-lambda/b)``,
     and, given ``z != 0``, ``z ~ Laplace(loc, b)`` (the excess over the threshold is
     exponential, memoryless)."""
 
@@ -290,7 +290,7 @@ class ThresholdedLaplace(_ShiftedThreshold):
 
 
 class ThresholdedNormal(_ShiftedThreshold):
-    """:class:`_ShiftedThreshold` with Gaussian noise: ``P(z != 0) = 2 Phi(-lambda/s)``."""
+    """The shifted soft threshold with Gaussian noise: ``P(z != 0) = 2 Phi(-lambda/s)``."""
 
     _base = Normal
 
