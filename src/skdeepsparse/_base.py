@@ -19,6 +19,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import _thread_limit
+from ._distributed import broadcast_seeds, global_moments, global_peak
+from ._distributed import is_active as is_distributed
 from ._optim import (
     MAIN,
     SHARED_CONSTRAINTS,
@@ -118,7 +120,12 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
     transaction (a failed call leaves the previous state), batched
     ``transform`` / ``inverse_transform`` / ``score_samples`` in chunks of
     ``_chunk_rows()`` rows, and pickling (state on the CPU; a model fitted on
-    a GPU loads on a CPU-only machine).
+    a GPU loads on a CPU-only machine). Under a ``torch.distributed`` process
+    group of several ranks, data-parallel training
+    (:mod:`skdeepsparse._distributed`: ``batch_size`` is global, gradients
+    are summed over the ranks before each optimizer step); a train step's loss
+    must be a mean over its rows, and a batch-wide quantity the model computes
+    itself goes through ``batch_sum`` / ``batch_rows`` / ``batch_all``.
 
     Class attributes: ``_free_params`` names the model's parameters that are
     read at every use and may change after ``fit``; optimizer parameters
@@ -508,6 +515,13 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
         if not enabled:
             self.mean_, self.scale_ = 0.0, 1.0
             return
+        if is_distributed():  # the moments of every rank's rows together
+            peak = global_peak(X)
+            unit = peak if peak > 0 else 1.0
+            _, mean, std = global_moments(X.astype(np.float64) / unit)
+            self.mean_ = mean * unit
+            self.scale_ = std * unit if std > 0 else 1.0
+            return
         # max and -min instead of abs(X): no temporary copy of the data.
         peak = max(float(X.max()), -float(X.min())) if X.size else 0.0
         unit = peak if peak > 0 else 1.0
@@ -576,6 +590,8 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
         self.device_ = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         seeds = rng.randint(np.iinfo(np.int32).max, size=3)
+        if is_distributed():  # one model: every rank starts from rank 0's seeds
+            seeds = broadcast_seeds(seeds)
         self._rng = np.random.RandomState(seeds[0])
         self._generator = self._make_generator(seeds[1])
         self._on_fit_start(X)

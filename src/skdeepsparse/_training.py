@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
+from ._distributed import DataParallel
+from ._distributed import is_active as is_distributed
 from .exceptions import FitInterruptedWarning, TrainingDivergedError
 
 __all__ = ["fit_epochs"]
@@ -52,8 +54,15 @@ def state_snapshot(module: torch.nn.Module) -> dict:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
-def run_epoch(est, X: np.ndarray, train_idx: np.ndarray, progress: Progress) -> dict:
-    """One pass of train steps; the per-epoch mean of each statistic."""
+def run_epoch(est, X: np.ndarray, train_idx: np.ndarray, progress: Progress,
+              dp=None) -> dict:
+    """One pass of train steps; the per-epoch mean of each statistic.
+
+    ``dp`` (a :class:`~skdeepsparse._distributed.DataParallel`, under a process
+    group) makes ``train_idx`` global row numbers; see :func:`run_epoch_distributed`.
+    """
+    if dp is not None:
+        return run_epoch_distributed(est, X, train_idx, progress, dp)
     sums: dict[str, Any] = {}
     batches = make_batches(est._rng, train_idx, est.batch_size, est.shuffle)
     for rows in batches:
@@ -66,6 +75,35 @@ def run_epoch(est, X: np.ndarray, train_idx: np.ndarray, progress: Progress) -> 
         progress.batch_done()
     # One host sync per epoch: values stay on the device until here.
     record = {k: float(v) / len(batches) for k, v in sums.items()}
+    record.update(est._optim.learning_rates())
+    return record
+
+
+def run_epoch_distributed(est, X: np.ndarray, train_idx: np.ndarray, progress: Progress,
+                          dp) -> dict:
+    """One pass over the global batches; this rank trains on its rows of each.
+
+    The statistics are weighted by this rank's share of each batch and summed
+    over the ranks: the row-weighted mean over the global batch.
+    """
+    sums: dict[str, Any] = {}
+    dp.check_same_stream(est._rng)
+    batches = make_batches(est._rng, train_idx, est.batch_size, est.shuffle)
+    dp.check_batches(batches, est)
+    for batch in batches:
+        rows = dp.local(batch)
+        dp.enter_batch(len(rows), len(batch))
+        try:
+            stats = est._train_step(est._to_tensor(X[rows]), rows)
+        finally:
+            dp.exit_batch()
+        est._optim.step_batch()
+        est.n_steps_ += 1
+        for k, v in stats.items():
+            v = v.detach() if isinstance(v, torch.Tensor) else v
+            sums[k] = sums.get(k, 0.0) + v * dp.weight
+        progress.batch_done()
+    record = dp.reduce_record(sums, len(batches))
     record.update(est._optim.learning_rates())
     return record
 
@@ -83,8 +121,9 @@ def check_finite(est, record: dict, epoch: int) -> None:
         )
 
 
-def validation_loss(est, X_val: np.ndarray, epoch: int) -> float:
-    """Mean of the model's per-sample validation loss, chunk by chunk."""
+def validation_loss(est, X_val: np.ndarray, epoch: int, dp=None) -> float:
+    """Mean of the model's per-sample validation loss, chunk by chunk (over every
+    rank's validation rows under a process group, ``dp``)."""
     est.module_.eval()
     total, count, chunk = 0.0, 0, est._chunk_rows()
     try:
@@ -95,7 +134,7 @@ def validation_loss(est, X_val: np.ndarray, epoch: int) -> float:
                 count += loss.shape[0]
     finally:
         est.module_.train()
-    value = total / max(count, 1)
+    value = total / max(count, 1) if dp is None else dp.reduce_mean(total, count)
     if not math.isfinite(value):
         raise TrainingDivergedError(
             f"{type(est).__name__}: validation loss became {value} at epoch {epoch}.")
@@ -200,13 +239,17 @@ def fit_epochs(est, X: np.ndarray, n_epochs: int, *, use_validation: bool,
     pass whatever the losses say.
     """
     est._ensure_optimizers()
+    # Under a process group the row numbers are global (see skdeepsparse._distributed).
+    dp = DataParallel(est, X.shape[0]) if is_distributed() else None
     train_idx, val_idx = split_rows(
-        est._rng, X.shape[0], shuffle=est.shuffle,
+        est._rng, X.shape[0] if dp is None else dp.n_total, shuffle=est.shuffle,
         validation_fraction=est.validation_fraction if use_validation else 0.0)
     steps_per_epoch = max(1, math.ceil(len(train_idx) / est.batch_size))
     est._optim.start(n_epochs * steps_per_epoch, partial)
     est.interrupted_ = False
     est._prepare_training(X, partial)
+    if dp is not None and val_idx is not None:
+        val_idx = dp.local(val_idx)
     X_val = X[val_idx] if val_idx is not None else None
     name = type(est).__name__
     stopping = EarlyStopping(
@@ -217,14 +260,16 @@ def fit_epochs(est, X: np.ndarray, n_epochs: int, *, use_validation: bool,
     progress = Progress(est, n_epochs, steps_per_epoch, partial)
     completed = 0
     est.module_.train()
+    if dp is not None:
+        dp.install(est._optim.optimizers)
     try:
         for _ in range(n_epochs):
             t0 = time.perf_counter()
-            record = run_epoch(est, X, train_idx, progress)
+            record = run_epoch(est, X, train_idx, progress, dp)
             epoch = est.n_iter_
             check_finite(est, record, epoch)
             if X_val is not None:
-                record["val_loss"] = validation_loss(est, X_val, epoch)
+                record["val_loss"] = validation_loss(est, X_val, epoch, dp)
             record["epoch"] = epoch
             record["time"] = time.perf_counter() - t0
             est._optim.step_epoch()
@@ -249,6 +294,8 @@ def fit_epochs(est, X: np.ndarray, n_epochs: int, *, use_validation: bool,
             raise
         keep_after_interrupt(est, best, last_state, partial)
     finally:
+        if dp is not None:
+            dp.remove()
         est._optim.stop()
         est.module_.eval()
         progress.close()

@@ -11,6 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from ._distributed import batch_all
+
 __all__ = [
     "soft_threshold",
     "fista",
@@ -161,7 +163,9 @@ def fista(
             ref = z.square().sum(1)
             # An all-zero previous iterate counts as converged only if nothing moved.
             converged = torch.where(ref > 0, diff <= tol2 * ref, diff == 0)
-            if bool(converged.all()):
+            # Under a process group the batch's rows are spread over the ranks: all
+            # stop together (batch_all is the flag itself outside a distributed step).
+            if batch_all(bool(converged.all())):
                 return z_new, n_iter
         # x = z_new + ((t - 1) / t_new) (z_new - z), as one extrapolation.
         x = torch.lerp(z, z_new, 1.0 + (t - 1.0) / t_new)

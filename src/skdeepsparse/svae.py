@@ -14,6 +14,8 @@ from torch import nn
 from torch.distributions import Normal
 
 from ._base import BaseSparseEstimator
+from ._distributed import global_moments
+from ._distributed import is_active as is_distributed
 from ._docstrings import fill_doc
 from ._random import hashed_normal, row_seeds
 from ._sklearn_compat import Interval, StrOptions
@@ -396,7 +398,10 @@ class SVAETransformer(BaseSparseEstimator):
         # Key of the per-row noise of transform_mode="sample".
         self._sample_seed = int(self._rng.randint(np.iinfo(np.int32).max))
         # Unit of the "auto" scales: the std of all entries, in float64.
-        std = float(np.std(X, dtype=np.float64)) if X.size else 0.0
+        if is_distributed():  # the std of every rank's rows together
+            std = global_moments(X)[2]
+        else:
+            std = float(np.std(X, dtype=np.float64)) if X.size else 0.0
         self.data_scale_ = std if std > 0 and math.isfinite(std) else 1.0
 
     @property

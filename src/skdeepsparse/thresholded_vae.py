@@ -14,6 +14,7 @@ from torch.distributions import Gamma, kl_divergence
 
 from ._base import BaseSparseEstimator
 from ._config import _thread_limit
+from ._distributed import batch_rows, batch_sum
 from ._docstrings import fill_doc
 from ._optim import group_constraints
 from ._random import row_seeds, rsample_on_generator
@@ -553,7 +554,9 @@ class ThresholdedVAE(BaseSparseEstimator):
         if settings.optimizer == "sgd" and self.decoder_step_cap:
             # A step above 1/L overshoots and above 2/L diverges (large codes).
             try:
-                L = lipschitz_constant(Zs.T @ Zs / B) + settings.weight_decay
+                # Under a process group: the Gram of the global batch, as in one process.
+                G = batch_sum(Zs.T @ Zs) / batch_rows(B)
+                L = lipschitz_constant(G) + settings.weight_decay
             except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
                 L = math.inf
             if lr * L > 1.0:

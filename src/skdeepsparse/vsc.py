@@ -26,6 +26,7 @@ from torch.distributions import (
 )
 
 from ._base import BaseSparseEstimator
+from ._distributed import batch_rows, batch_sum
 from ._docstrings import fill_doc
 from ._optim import group_constraints
 from ._sklearn_compat import Interval, StrOptions
@@ -444,7 +445,9 @@ class VariationalSparseCoding(BaseSparseEstimator):
         capped, lr = 0.0, opt.param_groups[0]["lr"]
         if settings.optimizer == "sgd" and self.decoder_step_cap:
             try:
-                L = lipschitz_constant(Zs.T @ Zs / B) + settings.weight_decay
+                # Under a process group: the Gram of the global batch, as in one process.
+                G = batch_sum(Zs.T @ Zs) / batch_rows(B)
+                L = lipschitz_constant(G) + settings.weight_decay
             except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
                 L = math.inf
             if lr * L > 1.0:

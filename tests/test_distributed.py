@@ -1,0 +1,127 @@
+"""Data-parallel training on torch.distributed (issue #31): 2 gloo processes on loopback.
+
+Each rank fits its half of the data (rows r::2) with the same ``random_state``.
+Checked against an independent fit: one process on the union ordered as the
+global row numbering (rank 0's rows, then rank 1's), which draws the same
+global batches; for a model that is deterministic given its batches the two
+fits must agree to float tolerance.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from sklearn.datasets import load_digits
+
+from skdeepsparse import registry
+from skdeepsparse._distributed import DistributedTrainingError, is_active
+
+# (estimator, preset, overrides, deterministic given the batches). The SVAE's
+# "test" preset uses the analytic reconstruction term and the closed-form Laplace
+# KL; VDL's FISTA is deterministic. The others draw noise per local row from the
+# rank's own generator, so only the ranks' agreement is checked for them.
+CASES = [
+    ("VarianceRegDictionaryLearner", "test", {"validation_fraction": 0.0}, True),
+    ("VarianceRegDictionaryLearner", "test_mlp", {"validation_fraction": 0.0}, True),
+    ("SVAETransformer", "test", {"validation_fraction": 0.25, "n_iter_no_change": 1}, True),
+    ("ThresholdedVAE", "test", {}, False),
+    ("SpikeSlabGenerator", "test", {}, False),
+    ("VariationalSparseCoding", "test", {}, False),
+]
+TIMEOUT_S = 6
+
+
+def _data():
+    X = load_digits().data[:96] / 16.0
+    return X.astype(np.float64)
+
+
+def _params(name, preset, overrides):
+    return {**registry.presets(name)[preset], "batch_size": 24, "max_epochs": 2,
+            **overrides}
+
+
+def _result(est):
+    hist = [{k: v for k, v in rec.items() if k != "time"} for rec in est.history_]
+    return {"state": {k: v.detach().clone() for k, v in est.module_.state_dict().items()},
+            "history": hist}
+
+
+def _worker(rank, world, init, out_dir):
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world,
+                            timeout=datetime.timedelta(seconds=TIMEOUT_S))
+    X = _data()[rank::world]
+    results = {}
+    for name, preset, overrides, _ in CASES:
+        est = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides))
+        try:
+            results[(name, preset)] = _result(est.fit(X))
+        except Exception as exc:  # reported to the parent, which fails the test
+            results[(name, preset)] = {"error": f"{type(exc).__name__}: {exc}"}
+    # A rank that calls fit without the others fails with a clear error in time.
+    dist.barrier()
+    if rank == 1:
+        est = registry.make("SVAETransformer", "test")
+        t0 = time.monotonic()
+        try:
+            est.fit(X)
+            results["alone"] = {"error": None}
+        except DistributedTrainingError as exc:
+            results["alone"] = {"error": str(exc), "seconds": time.monotonic() - t0,
+                                "fitted": hasattr(est, "module_")}
+    else:
+        time.sleep(TIMEOUT_S + 3)
+    torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("dist")
+    init = f"file://{tmp / 'rendezvous'}"
+    mp.spawn(_worker, args=(2, init, str(tmp)), nprocs=2, join=True)
+    return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(2)]
+
+
+def test_no_process_group_is_inactive():
+    assert not is_active()
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
+def test_ranks_agree_and_match_one_process(two_ranks, case):
+    name, preset, overrides, deterministic = case
+    r0, r1 = (res[(name, preset)] for res in two_ranks)
+    assert "error" not in r0, r0.get("error")
+    assert "error" not in r1, r1.get("error")
+    for k, v in r0["state"].items():  # every rank ends with the same model
+        torch.testing.assert_close(r1["state"][k], v, rtol=0, atol=0)
+    assert r0["history"] == r1["history"]
+    if not deterministic:
+        return
+    X = _data()
+    union = np.concatenate([X[0::2], X[1::2]])  # the global row numbering
+    one = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides)).fit(union)
+    ref = _result(one)
+    for k, v in ref["state"].items():
+        torch.testing.assert_close(r0["state"][k], v, rtol=1e-6, atol=1e-8)
+    assert len(r0["history"]) == len(ref["history"])
+    for got, want in zip(r0["history"], ref["history"], strict=True):
+        assert set(got) == set(want)
+        for key in ("loss", "val_loss", "lr", "epoch"):
+            if key in want:
+                assert got[key] == pytest.approx(want[key], rel=1e-6, abs=1e-9), key
+
+
+def test_rank_alone_fails_clearly(two_ranks):
+    alone = two_ranks[1]["alone"]
+    assert alone["error"] is not None, "fit on one rank alone should fail"
+    assert "did not take part" in alone["error"]
+    assert alone["seconds"] < TIMEOUT_S + 5
+    assert not alone["fitted"]  # the transaction left no half-fitted model
