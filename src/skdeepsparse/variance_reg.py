@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ._base import BaseSparseEstimator
+from ._distributed import batch_rows, batch_sum, in_batch
 from ._docstrings import fill_doc
 from ._optim import group_constraints
 from ._sklearn_compat import Interval, StrOptions
@@ -40,11 +41,16 @@ def _variance_hinge_grad(Z: torch.Tensor, threshold: float, weight: float, eps: 
     The std is the unbiased one. Where it is zero (a latent that is constant over
     the batch) and ``eps`` is 0 the gradient is 0, as for the paper's model.
     """
-    n = Z.shape[0]
-    centred = Z - Z.mean(0)
-    # (centred * centred).sum(0), not vector_norm(dim=0) or Tensor.std(0): those are
-    # several times slower on CPU for this column-wise reduction.
-    std = (centred * centred).sum(0).div_(n - 1).add_(eps).sqrt_()
+    if in_batch():  # data-parallel: the statistics of the global batch
+        n = batch_rows(Z.shape[0])
+        centred = Z - batch_sum(Z.sum(0)) / n
+        std = batch_sum((centred * centred).sum(0)).div_(n - 1).add_(eps).sqrt_()
+    else:
+        n = Z.shape[0]
+        centred = Z - Z.mean(0)
+        # (centred * centred).sum(0), not vector_norm(dim=0) or Tensor.std(0): those are
+        # several times slower on CPU for this column-wise reduction.
+        std = (centred * centred).sum(0).div_(n - 1).add_(eps).sqrt_()
     gap = (threshold - std).clamp_(min=0)
     coef = torch.where(std > 0, gap.mul_(-2.0 * weight / (n - 1)).div_(std), 0.0)
     return centred.mul_(coef)
@@ -431,7 +437,8 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         codes, or, where the energy is a Lasso, its exact minimiser."""
         dec = self.module_.decoder
         P, l = Y.shape[1], self.n_components
-        use_var = variance and self.regularizer == "variance" and Y.shape[0] > 1
+        n_rows = batch_rows(Y.shape[0])  # of the global batch under a process group
+        use_var = variance and self.regularizer == "variance" and n_rows > 1
         gamma = self.code_reg
         if self.decoder == "linear" and (not variance or self.inference_solver == "lasso"):
             # Without the batch hinge the energy is a Lasso (transform_mode="fista", and
@@ -481,7 +488,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         if self.inference_step_size == "auto":
             L = self._top_eigenvalue(A)
             if use_var:
-                L += 2.0 * self.variance_reg / (Y.shape[0] - 1)
+                L += 2.0 * self.variance_reg / (n_rows - 1)
             step = 1.0 / L
         else:
             step = float(self.inference_step_size)
