@@ -66,6 +66,33 @@ def _worker(rank, world, init, out_dir):
             results[(name, preset)] = _result(est.fit(X))
         except Exception as exc:  # reported to the parent, which fails the test
             results[(name, preset)] = {"error": f"{type(exc).__name__}: {exc}"}
+    # Uneven local sizes: rank 0 holds 64 rows, rank 1 the other 32.
+    X_all = _data()
+    name, preset, overrides, _ = CASES[0]
+    X_uneven = X_all[:64] if rank == 0 else X_all[64:]
+    est = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides))
+    results["uneven"] = _result(est.fit(X_uneven))
+    # partial_fit: two calls, each on this rank's half of a chunk.
+    est = registry.make("SVAETransformer", "test", batch_size=16)
+    for chunk in (X_all[:48], X_all[48:]):
+        est.partial_fit(chunk[rank::world])
+    results["partial"] = _result(est)
+    # Divergence in a warm fit: every rank raises and keeps its previous model.
+    est = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides)).fit(X)
+    before = _result(est)
+    est.set_params(optimizer="sgd", learning_rate=1e30, warm_start=True)
+    try:
+        est.fit(X)
+        results["diverged"] = {"error": None}
+    except Exception as exc:
+        results["diverged"] = {"error": type(exc).__name__, "before": before,
+                               "after": _result(est)}
+    # BatchNorm (the thresholded VAE's conv configuration) is refused on every rank.
+    try:
+        registry.make("ThresholdedVAE", "test_conv").fit(X)
+        results["batchnorm"] = None
+    except NotImplementedError as exc:
+        results["batchnorm"] = str(exc)
     # A rank that calls fit without the others fails with a clear error in time.
     dist.barrier()
     if rank == 1:
@@ -125,3 +152,42 @@ def test_rank_alone_fails_clearly(two_ranks):
     assert "did not take part" in alone["error"]
     assert alone["seconds"] < TIMEOUT_S + 5
     assert not alone["fitted"]  # the transaction left no half-fitted model
+
+
+def _assert_same_state(got, want, **tol):
+    assert set(got) == set(want)
+    for k, v in want.items():
+        torch.testing.assert_close(got[k], v, **tol)
+
+
+def test_uneven_local_sizes(two_ranks):
+    r0, r1 = (res["uneven"] for res in two_ranks)
+    _assert_same_state(r1["state"], r0["state"], rtol=0, atol=0)
+    name, preset, overrides, _ = CASES[0]
+    one = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides)).fit(_data())
+    _assert_same_state(r0["state"], _result(one)["state"], rtol=1e-6, atol=1e-8)
+
+
+def test_partial_fit_matches_one_process(two_ranks):
+    r0, r1 = (res["partial"] for res in two_ranks)
+    _assert_same_state(r1["state"], r0["state"], rtol=0, atol=0)
+    X = _data()
+    one = registry.make("SVAETransformer", "test", batch_size=16)
+    for chunk in (X[:48], X[48:]):
+        one.partial_fit(np.concatenate([chunk[0::2], chunk[1::2]]))
+    _assert_same_state(r0["state"], _result(one)["state"], rtol=1e-6, atol=1e-8)
+    assert [h["loss"] for h in r0["history"]] == pytest.approx(
+        [h["loss"] for h in one.history_], rel=1e-6)
+
+
+def test_divergence_rolls_back_every_rank(two_ranks):
+    for res in two_ranks:
+        d = res["diverged"]
+        assert d["error"] == "TrainingDivergedError"
+        _assert_same_state(d["after"]["state"], d["before"]["state"], rtol=0, atol=0)
+        assert d["after"]["history"] == d["before"]["history"]
+
+
+def test_batchnorm_refused_on_every_rank(two_ranks):
+    for res in two_ranks:
+        assert res["batchnorm"] is not None and "BatchNorm" in res["batchnorm"]
