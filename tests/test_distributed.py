@@ -50,8 +50,10 @@ def _params(name, preset, overrides):
 
 def _result(est):
     hist = [{k: v for k, v in rec.items() if k != "time"} for rec in est.history_]
+    fitted = {k: getattr(est, k) for k in ("kl_per_component_", "posterior_mean_variance_",
+                                            "mean_", "scale_", "data_scale_") if hasattr(est, k)}
     return {"state": {k: v.detach().clone() for k, v in est.module_.state_dict().items()},
-            "history": hist}
+            "history": hist, "fitted": fitted}
 
 
 def _worker(rank, world, init, out_dir):
@@ -130,6 +132,8 @@ def test_ranks_agree_and_match_one_process(two_ranks, case):
     for k, v in r0["state"].items():  # every rank ends with the same model
         torch.testing.assert_close(r1["state"][k], v, rtol=0, atol=0)
     assert r0["history"] == r1["history"]
+    for k, v in r0["fitted"].items():
+        np.testing.assert_array_equal(r1["fitted"][k], v, err_msg=k)
     if not deterministic:
         return
     X = _data()
@@ -138,6 +142,9 @@ def test_ranks_agree_and_match_one_process(two_ranks, case):
     ref = _result(one)
     for k, v in ref["state"].items():
         torch.testing.assert_close(r0["state"][k], v, rtol=1e-6, atol=1e-8)
+    assert set(r0["fitted"]) == set(ref["fitted"])
+    for k, v in ref["fitted"].items():  # standardisation, data scale, SVAE activity
+        np.testing.assert_allclose(r0["fitted"][k], v, rtol=1e-6, atol=1e-10, err_msg=k)
     assert len(r0["history"]) == len(ref["history"])
     for got, want in zip(r0["history"], ref["history"], strict=True):
         assert set(got) == set(want)

@@ -99,6 +99,20 @@ def global_moments(X: np.ndarray) -> tuple[int, float, float]:
     return count, mean, math.sqrt(float(dev[0]) / max(count, 1))
 
 
+def global_column_stats(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means of ``A`` and column (population) variances of ``B`` over every
+    rank's rows, float64 (two passes for the variance)."""
+    n = A.shape[0]
+    t = torch.as_tensor(np.concatenate([[float(n)], A.sum(0), B.sum(0)]), dtype=torch.float64)
+    all_reduce_(t, what="gathering fitted statistics")
+    count = max(float(t[0]), 1.0)
+    k = A.shape[1]
+    mean_a, mean_b = t[1:1 + k].numpy() / count, t[1 + k:].numpy() / count
+    dev = torch.as_tensor(np.square(B - mean_b).sum(0), dtype=torch.float64)
+    all_reduce_(dev, what="gathering fitted statistics")
+    return mean_a, dev.numpy() / count
+
+
 def global_peak(X: np.ndarray) -> float:
     """``max |x|`` over the ranks' data."""
     peak = max(float(X.max()), -float(X.min())) if X.size else 0.0

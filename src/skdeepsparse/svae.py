@@ -14,7 +14,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from ._base import BaseSparseEstimator
-from ._distributed import global_moments
+from ._distributed import global_column_stats, global_moments
 from ._distributed import is_active as is_distributed
 from ._docstrings import fill_doc
 from ._random import hashed_normal, row_seeds
@@ -523,8 +523,11 @@ class SVAETransformer(BaseSparseEstimator):
         K = self.n_components
         out = self._map_batches(X, self._kl_and_mean_batch, 2 * K).astype(np.float64)
         kl, mu = out[:, :K], out[:, K:]
-        self.kl_per_component_ = kl.mean(0)
-        self.posterior_mean_variance_ = mu.var(0)
+        if is_distributed():  # one model: the statistics of every rank's rows together
+            self.kl_per_component_, self.posterior_mean_variance_ = global_column_stats(kl, mu)
+        else:
+            self.kl_per_component_ = kl.mean(0)
+            self.posterior_mean_variance_ = mu.var(0)
         self.n_active_components_ = int(np.sum(self.kl_per_component_ > self.active_kl_threshold))
         self.n_active_components_variance_ = int(
             np.sum(self.posterior_mean_variance_ > self.active_variance_threshold)
