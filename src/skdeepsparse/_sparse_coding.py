@@ -16,6 +16,7 @@ from sklearn.utils import check_array
 
 from ._base import resolve_device
 from ._config import limit_threads
+from ._dask import is_dask_array, sparse_encode_dask
 from ._sklearn_compat import Interval, StrOptions, validate_params
 from .solvers import _CERTIFIED, _active_set, _lasso_gram_certified
 
@@ -342,6 +343,9 @@ def sparse_encode(
     code : ndarray of shape (n_samples, n_components)
         The sparse codes, in the dtype of ``dictionary`` (as scikit-learn's
         default algorithm; computed in float64 if either input is float64).
+        For a dask array ``X``, a lazy dask array with ``X``'s row chunks:
+        each chunk is encoded where it lives (``map_blocks``; ``cov`` must be
+        None and ``return_n_iter`` False, ``init`` may be a dask array).
     n_iter : int
         The largest number of iterations one sample took (see ``max_iter``).
         Only if ``return_n_iter`` is True.
@@ -372,6 +376,13 @@ def sparse_encode(
     if n_jobs == 0:
         raise ValueError("The 'n_jobs' parameter of sparse_encode must not be 0 "
                          "(None, a positive count or -1 for all CPUs).")
+    if is_dask_array(X):  # lazy: each chunk of rows encoded where it lives
+        return sparse_encode_dask(
+            X, dictionary, gram=gram, cov=cov, algorithm=algorithm,
+            n_nonzero_coefs=n_nonzero_coefs, alpha=alpha, copy_cov=copy_cov, init=init,
+            max_iter=max_iter, n_jobs=n_jobs, check_input=check_input, verbose=verbose,
+            positive=positive, tol=tol, device=device, batch_size=batch_size,
+            return_n_iter=return_n_iter)
     alpha = 1.0 if alpha is None else float(alpha)
     if algorithm not in _LASSO or alpha == 0:
         if str(device) != "cpu" or return_n_iter:
