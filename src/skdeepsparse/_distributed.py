@@ -69,20 +69,32 @@ def _collective(fn, what: str):
             "call fit / partial_fit on its own rows, with the same parameters.") from exc
 
 
+def _on_backend(t: torch.Tensor) -> torch.Tensor:
+    """``t`` where the backend can communicate it: NCCL needs CUDA tensors."""
+    dist = torch.distributed
+    if t.device.type != "cuda" and dist.get_backend() == "nccl":
+        return t.to(torch.device("cuda", torch.cuda.current_device()))
+    return t
+
+
 def all_reduce_(t: torch.Tensor, op=None, what: str = "all_reduce") -> torch.Tensor:
     """In-place sum (or ``op``) over the ranks; returns ``t``."""
     dist = torch.distributed
     op = dist.ReduceOp.SUM if op is None else op
-    _collective(lambda: dist.all_reduce(t, op=op), what)
+    buf = _on_backend(t)
+    _collective(lambda: dist.all_reduce(buf, op=op), what)
+    if buf is not t:
+        t.copy_(buf)
     return t
 
 
 def broadcast_seeds(seeds: np.ndarray) -> np.ndarray:
     """Rank 0's seeds on every rank (``random_state=None`` draws differ per rank)."""
     t = torch.as_tensor(np.asarray(seeds, dtype=np.int64))
+    buf = _on_backend(t)
     dist = torch.distributed
-    _collective(lambda: dist.broadcast(t, src=0), "agreeing on the random seeds")
-    return t.numpy()
+    _collective(lambda: dist.broadcast(buf, src=0), "agreeing on the random seeds")
+    return buf.cpu().numpy()
 
 
 def global_moments(X: np.ndarray) -> tuple[int, float, float]:
@@ -237,9 +249,10 @@ class DataParallel:
         flat = all_reduce_(torch.cat([*(q.to(ref.dtype) for q in parts), has]),
                            what="summing gradients")
         pos = 0
-        for i, p in enumerate(params):
+        flags = flat[flat.numel() - len(params):].tolist()  # one host sync
+        for p, flag in zip(params, flags, strict=True):
             n = p.numel()
-            if float(flat[flat.numel() - len(params) + i]) > 0:
+            if flag > 0:
                 g = flat[pos:pos + n].view_as(p).to(p.dtype)
                 if p.grad is None:
                     p.grad = g.clone()
