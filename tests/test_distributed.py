@@ -21,7 +21,7 @@ import torch.multiprocessing as mp
 from sklearn.datasets import load_digits
 
 from skdeepsparse import registry
-from skdeepsparse._distributed import DistributedTrainingError, is_active
+from skdeepsparse._distributed import DistributedTrainingError, independent_fits, is_active
 
 # (estimator, preset, overrides, deterministic given the batches). The SVAE's
 # "test" preset uses the analytic reconstruction term and the closed-form Laplace
@@ -95,6 +95,10 @@ def _worker(rank, world, init, out_dir):
         results["batchnorm"] = None
     except NotImplementedError as exc:
         results["batchnorm"] = str(exc)
+    # Opted out: each rank fits its own model on its own rows, no collective.
+    with independent_fits():
+        est = registry.make("SVAETransformer", "test")
+        results["independent"] = _result(est.fit(X[: 20 + 10 * rank]))
     # A rank that calls fit without the others fails with a clear error in time.
     dist.barrier()
     if rank == 1:
@@ -198,3 +202,10 @@ def test_divergence_rolls_back_every_rank(two_ranks):
 def test_batchnorm_refused_on_every_rank(two_ranks):
     for res in two_ranks:
         assert res["batchnorm"] is not None and "BatchNorm" in res["batchnorm"]
+
+
+def test_independent_fits_opt_out(two_ranks):
+    for rank, res in enumerate(two_ranks):
+        X = _data()[rank::2]  # the rank's own rows, as in _worker
+        one = registry.make("SVAETransformer", "test").fit(X[: 20 + 10 * rank])
+        _assert_same_state(res["independent"]["state"], _result(one)["state"], rtol=0, atol=0)

@@ -31,6 +31,7 @@ A rank whose peers never join fails at the process group's ``timeout`` with a
 
 from __future__ import annotations
 
+import contextlib
 import math
 import zlib
 
@@ -38,7 +39,7 @@ import numpy as np
 import torch
 
 __all__ = ["DataParallel", "DistributedTrainingError", "batch_all", "batch_rows", "batch_sum",
-           "in_batch", "is_active"]
+           "in_batch", "independent_fits", "is_active"]
 
 
 class DistributedTrainingError(RuntimeError):
@@ -50,10 +51,33 @@ class DistributedTrainingError(RuntimeError):
 _BATCH: DataParallel | None = None
 
 
+# Depth of independent_fits() blocks: process-wide, so threads started inside (a
+# threading joblib backend) fit independently too.
+_INDEPENDENT = 0
+
+
+@contextlib.contextmanager
+def independent_fits():
+    """Within this block every ``fit`` of this process trains its own model.
+
+    For work that is not one model over all ranks while a process group is
+    initialised: a search or an evaluation on one rank's data, a fit on rank 0
+    only.
+    """
+    global _INDEPENDENT
+    _INDEPENDENT += 1
+    try:
+        yield
+    finally:
+        _INDEPENDENT -= 1
+
+
 def is_active() -> bool:
-    """Whether a default process group with more than one rank is initialised."""
+    """Whether fits are data-parallel: a default process group with more than one
+    rank is initialised, outside :func:`independent_fits`."""
     dist = torch.distributed
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return (_INDEPENDENT == 0 and dist.is_available() and dist.is_initialized()
+            and dist.get_world_size() > 1)
 
 
 def _collective(fn, what: str):
