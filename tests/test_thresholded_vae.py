@@ -493,6 +493,7 @@ def test_components_and_inverse_transform(fitted, digits):
 
 # ------------------------------------------------------------ training pieces
 def _dictionary_model(X, **kw):
+    kw = {"decoder_optimizer": "sgd", **kw}  # these tests check the reference's SGD step
     return ThresholdedVAE(n_components=8, encoder_hidden_sizes=(16,), max_epochs=1,
                           n_mc_samples=3, device="cpu", random_state=0, **kw).fit(X)
 
@@ -569,7 +570,8 @@ def test_learned_threshold(digits):
     state = torch.get_rng_state()
     est = ThresholdedVAE(n_components=16, encoder_hidden_sizes=(32,),
                          learn_threshold=True, kl="spike_slab", max_epochs=3, n_mc_samples=4,
-                         n_eval_samples=4, device="cpu", random_state=0).fit(X)
+                         n_eval_samples=4, target_density=0.1, device="cpu",
+                         random_state=0).fit(X)
     # The Gamma draws run under a forked RNG: the user's global state is untouched.
     assert torch.equal(state, torch.get_rng_state())
     hist = est.history_
@@ -593,7 +595,9 @@ def test_noise_warmup_and_schedules(digits):
     X = digits[0][:640]
     est = ThresholdedVAE(n_components=8, encoder_hidden_sizes=(16,), max_epochs=10,
                          batch_size=64, validation_fraction=0, noise_warmup=(0.1, 20, 0.02),
-                         warmup_fraction=0.3, device="cpu", random_state=0).fit(X)
+                         warmup_fraction=0.3, optimizer="auto", learning_rate="auto",
+                         decoder_optimizer="sgd", decoder_learning_rate="auto", device="cpu",
+                         random_state=0).fit(X)
     w = [h["noise_scale"] for h in est.history_]
     # 10 steps an epoch: w = 0.1 for steps < 20, then + 0.02 a step up to 1 (step 65).
     assert w[0] == pytest.approx(0.1) and w[2] == pytest.approx(0.1 + 0.02 * 4.5)
@@ -615,10 +619,11 @@ def test_noise_warmup_and_schedules(digits):
 
 
 def test_auto_optimizer_resolution():
-    lin, conv = ThresholdedVAE(), ThresholdedVAE(decoder="conv")
+    auto = dict(optimizer="auto", learning_rate="auto")  # the defaults are Adam, 1e-3
+    lin, conv = ThresholdedVAE(**auto), ThresholdedVAE(decoder="conv", **auto)
     assert (lin._optimizer_kind, lin._learning_rate) == ("sgd", 0.01)
     assert (conv._optimizer_kind, conv._learning_rate) == ("adam", 3e-4)
-    assert ThresholdedVAE(optimizer="adam")._learning_rate == 3e-4
+    assert ThresholdedVAE(optimizer="adam", learning_rate="auto")._learning_rate == 3e-4
 
 
 def test_baselines_are_one_parameter_away(digits):
@@ -632,8 +637,8 @@ def test_baselines_are_one_parameter_away(digits):
         np.testing.assert_allclose(vae.set_params(transform_mode="mean").transform(X[:100]),
                                    vae.set_params(transform_mode="mode").transform(X[:100]))
         assert vae.history_[-1]["zeros"] == 0
-    tvae = ThresholdedVAE(base_dist="gaussian", **common).fit(X)
-    assert tvae.threshold_ == pytest.approx(0.52, abs=0.005)
+    tvae = ThresholdedVAE(base_dist="gaussian", target_density=0.1, **common).fit(X)
+    assert tvae.threshold_ == pytest.approx(0.52, abs=0.005)  # the reference's lambda
     assert (tvae.transform(X[:100]) == 0).mean() > 0.5
 
 

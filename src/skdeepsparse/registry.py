@@ -155,6 +155,9 @@ _VDL = Entry(
         "paper_mnist_sdl_nl": dict(_PAPER_MNIST, **_SDL_NL_MNIST),  # row "MNIST SDL-NL"
         "paper_mnist_vdl": dict(_PAPER_MNIST, **_VDL_MNIST),  # row "MNIST VDL"
         "paper_mnist_vdl_nl": dict(_PAPER_MNIST, **_VDL_NL_MNIST),  # row "MNIST VDL-NL"
+        # The paper's VDL on MNIST (= paper_mnist_vdl): the defaults before issue #32
+        # were its learning rates and 200 epochs.
+        "paper": dict(_PAPER_MNIST, **_VDL_MNIST),
         # [UNVERIFIED] WDL and DO have no released script (spec 1.4): WDL is read as VDL's
         # row with the hinge off and Adam weight decay on the decoder (its value, 1e-3,
         # is ours); DO as VDL's row with no decoder regularisation at all (L1 only).
@@ -217,6 +220,12 @@ _TVAE = Entry(
             n_eval_samples=20, optimizer="adam", learning_rate=3e-4, adam_betas=(0.5, 0.999),
             weight_decay=1e-5, lr_schedule="one_cycle", batch_size=512, max_epochs=300,
             **_AUTO),
+        # The reference's linear configuration (the constructor defaults before issue
+        # #32): SGD + one-cycle for 300 epochs, the decoder by SGD, 20 draws, KL 0.01.
+        "paper": dict(n_components=256, encoder_hidden_sizes=(512, 1024, 512, 256),
+                      target_density=0.1, kl_weight=0.01, n_mc_samples=20, n_eval_samples=20,
+                      optimizer="sgd", learning_rate=0.01, decoder_optimizer="sgd",
+                      decoder_learning_rate=0.5, max_epochs=300, **_AUTO),
     },
     sweep_param="target_density", sweep_values=(0.05, 0.1, 0.2, 0.4),
     note="codes are the deterministic default `T_lambda(mu)` (soft threshold of the posterior "
@@ -224,9 +233,13 @@ _TVAE = Entry(
 )
 
 _SMALL = 0.2  # the spike-and-slab paper counts |z| <= 0.2 as "off"
+# The reference's free generator and inference (the constructor defaults), pinned so
+# that the presets built on them keep their meaning if the defaults change (#32).
+_SS_REFERENCE = dict(decoder_norm=None, inference_step_size=1.25e-3, inference_steps=30,
+                     inference_momentum=0.0, transform_threshold=None)
 # Anneal alpha within the budget: warm-up 3 epochs, then -0.25 per epoch.
 _SS_BENCH = dict(n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01,
-                 alpha_decay=0.25, **_AUTO)
+                 alpha_decay=0.25, **_SS_REFERENCE, **_AUTO)
 _SS = Entry(
     "SpikeSlabGenerator", "skdeepsparse.spike_slab",
     presets={
@@ -249,6 +262,10 @@ _SS = Entry(
         "benchmark_cpu_sparse": dict(_SS_BENCH, max_epochs=10, alpha_warmup_epochs=3,
                                      decoder_norm=(1.0, 3.0), inference_step_size=0.5 * 0.15**2,
                                      inference_steps=10, inference_momentum=0.8),
+        # The paper's configuration (Li & Han 2022; the constructor defaults): 800
+        # latents, free generator, 30 plain gradient steps, 100 epochs.
+        "paper": dict(n_components=800, max_epochs=100, alpha_warmup_epochs=21,
+                      alpha_decay=0.033, learning_rate=1e-3, **_SS_REFERENCE, **_AUTO),
     },
     sweep_param="alpha_final", sweep_values=(0.001, 0.01, 0.1, 1.0),
     sweep_fixed={"transform_threshold": _SMALL},

@@ -62,9 +62,9 @@ def _variance_hinge(Z: torch.Tensor, threshold: float, eps: float) -> torch.Tens
     return (torch.clamp(threshold - std, min=0) ** 2).sum()
 
 
-@fill_doc(learning_rate=1e-4, batch_size=250, max_epochs=200, groups={"decoder": (
+@fill_doc(learning_rate=1e-3, batch_size=250, max_epochs=20, groups={"decoder": (
     "the decoder's weights and biases; the main group trains the encoder",
-    dict(learning_rate=3e-4, weight_decay=0.0, lr_schedule="step", lr_decay=1.0,
+    dict(learning_rate=3e-3, weight_decay=0.0, lr_schedule="step", lr_decay=1.0,
          lr_decay_every=1),
     dict(weight_decay="Weight decay of the decoder weights; must be > 0 with "
                       "``regularizer=\"weight_decay\"``.",
@@ -138,7 +138,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         below this (checked every 5 iterations; no sample is frozen before).
         The paper's 1e-3 froze each sample on its own; this rule at 5e-3
         reaches the same energy in about half the iterations (on MNIST,
-        ``benchmarks/bench_vdl_fit_speed.py``). 0 runs ``inference_steps``.
+        ``benchmarks/engineering/bench_vdl_fit_speed.py``). 0 runs ``inference_steps``.
     inference_solver : {"fista", "lasso"}, default="fista"
         How the training codes are inferred. ``"fista"``: the paper's FISTA
         from the encoder's codes, stopped by ``inference_tol`` or
@@ -259,7 +259,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         positive_code: bool = True,
         lista_iter: int = 3,
         decoder_optimizer: str | None = None,
-        decoder_learning_rate: float | str | None = 3e-4,
+        decoder_learning_rate: float | str | None = 3e-3,
         decoder_momentum: float | None = None,
         decoder_adam_betas: tuple[float, float] | None = None,
         decoder_lr_schedule: str | None = "step",
@@ -269,7 +269,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         standardize: bool = True,
         transform_mode: str = "encoder",
         optimizer: str = "adam",
-        learning_rate: float | str = 1e-4,
+        learning_rate: float | str = 1e-3,
         momentum: float = 0.9,
         adam_betas: tuple[float, float] = (0.9, 0.999),
         weight_decay: float = 0.0,
@@ -278,7 +278,7 @@ class VarianceRegDictionaryLearner(BaseSparseEstimator):
         lr_decay_every: int = 1,
         warmup_fraction: float = 0.05,
         batch_size: int = 250,
-        max_epochs: int = 200,
+        max_epochs: int = 20,
         validation_fraction: float = 0.1,
         n_iter_no_change: int | None = None,
         tol: float = 0.0,
