@@ -20,7 +20,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from sklearn.datasets import load_digits
 
-from skdeepsparse import registry
+from skdeepsparse import config_context, registry, set_config
 from skdeepsparse._distributed import DistributedTrainingError, independent_fits, is_active
 
 # (estimator, preset, overrides, deterministic given the batches). The SVAE's
@@ -28,12 +28,21 @@ from skdeepsparse._distributed import DistributedTrainingError, independent_fits
 # KL; VDL's FISTA is deterministic. The others draw noise per local row from the
 # rank's own generator, so only the ranks' agreement is checked for them.
 CASES = [
-    ("VarianceRegDictionaryLearner", "test", {"validation_fraction": 0.0}, True),
-    ("VarianceRegDictionaryLearner", "test_mlp", {"validation_fraction": 0.0}, True),
+    # inference_tol=0: a fixed number of FISTA iterations, so that no stopping
+    # decision can flip on a last-bit difference of the summation order.
+    ("VarianceRegDictionaryLearner", "test",
+     {"validation_fraction": 0.0, "inference_tol": 0.0}, True),
+    ("VarianceRegDictionaryLearner", "test_mlp",
+     {"validation_fraction": 0.0, "inference_tol": 0.0}, True),
+    # The global stopping rule and validation split (ranks' agreement only).
+    ("VarianceRegDictionaryLearner", "test", {"validation_fraction": 0.25}, False),
     ("SVAETransformer", "test", {"validation_fraction": 0.25, "n_iter_no_change": 1}, True),
     ("ThresholdedVAE", "test", {}, False),
     ("SpikeSlabGenerator", "test", {}, False),
     ("VariationalSparseCoding", "test", {}, False),
+    ("SVAETransformer", "test_cauchy", {}, False),  # Monte Carlo KL
+    ("ThresholdedVAE", "test_spike_slab", {}, False),
+    ("SpikeSlabGenerator", "test_persistent", {}, False),  # per-row chains: local rows
 ]
 TIMEOUT_S = 6
 
@@ -57,17 +66,19 @@ def _result(est):
 
 
 def _worker(rank, world, init, out_dir):
-    torch.set_num_threads(1)
+    # One thread everywhere: the reference fits too, so that the float summation
+    # order (and hence FISTA's stopping decisions) cannot depend on the load.
+    set_config(n_threads=1)
     dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world,
                             timeout=datetime.timedelta(seconds=TIMEOUT_S))
     X = _data()[rank::world]
     results = {}
-    for name, preset, overrides, _ in CASES:
+    for i, (name, preset, overrides, _) in enumerate(CASES):
         est = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides))
         try:
-            results[(name, preset)] = _result(est.fit(X))
+            results[i] = _result(est.fit(X))
         except Exception as exc:  # reported to the parent, which fails the test
-            results[(name, preset)] = {"error": f"{type(exc).__name__}: {exc}"}
+            results[i] = {"error": f"{type(exc).__name__}: {exc}"}
     # Uneven local sizes: rank 0 holds 64 rows, rank 1 the other 32.
     X_all = _data()
     name, preset, overrides, _ = CASES[0]
@@ -127,10 +138,11 @@ def test_no_process_group_is_inactive():
     assert not is_active()
 
 
-@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
-def test_ranks_agree_and_match_one_process(two_ranks, case):
-    name, preset, overrides, deterministic = case
-    r0, r1 = (res[(name, preset)] for res in two_ranks)
+@pytest.mark.parametrize("i", range(len(CASES)),
+                         ids=[f"{c[0]}-{c[1]}-{i}" for i, c in enumerate(CASES)])
+def test_ranks_agree_and_match_one_process(two_ranks, i):
+    name, preset, overrides, deterministic = CASES[i]
+    r0, r1 = (res[i] for res in two_ranks)
     assert "error" not in r0, r0.get("error")
     assert "error" not in r1, r1.get("error")
     for k, v in r0["state"].items():  # every rank ends with the same model
@@ -142,7 +154,8 @@ def test_ranks_agree_and_match_one_process(two_ranks, case):
         return
     X = _data()
     union = np.concatenate([X[0::2], X[1::2]])  # the global row numbering
-    one = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides)).fit(union)
+    with config_context(n_threads=1):
+        one = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides)).fit(union)
     ref = _result(one)
     for k, v in ref["state"].items():
         torch.testing.assert_close(r0["state"][k], v, rtol=1e-6, atol=1e-8)
@@ -175,7 +188,8 @@ def test_uneven_local_sizes(two_ranks):
     r0, r1 = (res["uneven"] for res in two_ranks)
     _assert_same_state(r1["state"], r0["state"], rtol=0, atol=0)
     name, preset, overrides, _ = CASES[0]
-    one = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides)).fit(_data())
+    with config_context(n_threads=1):
+        one = registry.ESTIMATORS[name].cls(**_params(name, preset, overrides)).fit(_data())
     _assert_same_state(r0["state"], _result(one)["state"], rtol=1e-6, atol=1e-8)
 
 
@@ -184,8 +198,9 @@ def test_partial_fit_matches_one_process(two_ranks):
     _assert_same_state(r1["state"], r0["state"], rtol=0, atol=0)
     X = _data()
     one = registry.make("SVAETransformer", "test", batch_size=16)
-    for chunk in (X[:48], X[48:]):
-        one.partial_fit(np.concatenate([chunk[0::2], chunk[1::2]]))
+    with config_context(n_threads=1):
+        for chunk in (X[:48], X[48:]):
+            one.partial_fit(np.concatenate([chunk[0::2], chunk[1::2]]))
     _assert_same_state(r0["state"], _result(one)["state"], rtol=1e-6, atol=1e-8)
     assert [h["loss"] for h in r0["history"]] == pytest.approx(
         [h["loss"] for h in one.history_], rel=1e-6)
@@ -207,5 +222,6 @@ def test_batchnorm_refused_on_every_rank(two_ranks):
 def test_independent_fits_opt_out(two_ranks):
     for rank, res in enumerate(two_ranks):
         X = _data()[rank::2]  # the rank's own rows, as in _worker
-        one = registry.make("SVAETransformer", "test").fit(X[: 20 + 10 * rank])
+        with config_context(n_threads=1):
+            one = registry.make("SVAETransformer", "test").fit(X[: 20 + 10 * rank])
         _assert_same_state(res["independent"]["state"], _result(one)["state"], rtol=0, atol=0)
