@@ -20,8 +20,14 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from sklearn.datasets import load_digits
 
-from skdeepsparse import config_context, registry, set_config
-from skdeepsparse._distributed import DistributedTrainingError, independent_fits, is_active
+from skdeepsparse import (
+    DistributedTrainingError,
+    config_context,
+    independent_fits,
+    registry,
+    set_config,
+)
+from skdeepsparse._distributed import is_active
 
 # (estimator, preset, overrides, deterministic given the batches). The SVAE's
 # "test" preset uses the analytic reconstruction term and the closed-form Laplace

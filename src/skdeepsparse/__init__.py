@@ -13,6 +13,8 @@ _LAZY = {
     "sparse_encode": "_sparse_coding",
     "TrainingDivergedError": "exceptions",
     "FitInterruptedWarning": "exceptions",
+    "DistributedTrainingError": "exceptions",
+    "independent_fits": "_distributed",
     "set_config": "_config",
     "get_config": "_config",
     "config_context": "_config",

@@ -38,12 +38,10 @@ import zlib
 import numpy as np
 import torch
 
+from .exceptions import DistributedTrainingError
+
 __all__ = ["DataParallel", "DistributedTrainingError", "batch_all", "batch_rows", "batch_sum",
            "in_batch", "independent_fits", "is_active"]
-
-
-class DistributedTrainingError(RuntimeError):
-    """A collective operation of a data-parallel fit failed (a rank missing or failed)."""
 
 
 # The batch being trained under a process group (None outside a distributed train

@@ -38,7 +38,8 @@ optimizer : {"auto", "adam", "sgd"}, default=%(optimizer)r
 
 _LOOP = """\
 batch_size : int, default=%(batch_size)r
-        Mini-batch size.
+        Mini-batch size; under a process group of several ranks, the global
+        batch (each rank trains on its rows of it; see the scaling guide).
     max_epochs : int, default=%(max_epochs)r
         Passes over the training data.
     validation_fraction : float, default=%(validation_fraction)r

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by skdeepsparse."""
 
-__all__ = ["FitInterruptedWarning", "TrainingDivergedError"]
+__all__ = ["DistributedTrainingError", "FitInterruptedWarning", "TrainingDivergedError"]
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -20,4 +20,12 @@ class FitInterruptedWarning(UserWarning):
     benchmark cache) can tell. An interrupt before the first completed epoch
     is not caught: ``KeyboardInterrupt`` propagates and the estimator is left
     as it was before the call.
+    """
+
+
+class DistributedTrainingError(RuntimeError):
+    """A collective operation of a data-parallel fit failed (a rank missing or failed).
+
+    Raised on every rank that reaches the process group's timeout; each keeps
+    the state it had before the call.
     """
