@@ -29,6 +29,10 @@ from skdeepsparse import (
 )
 from skdeepsparse._distributed import is_active
 
+# The test presets stop after two epochs on purpose: their "still improving"
+# ConvergenceWarning says nothing here.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
 # (estimator, preset, overrides, deterministic given the batches). The SVAE's
 # "test" preset uses the analytic reconstruction term and the closed-form Laplace
 # KL; VDL's FISTA is deterministic. The others draw noise per local row from the
