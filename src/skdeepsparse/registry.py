@@ -17,8 +17,9 @@ other budgets of ``skdeepsparse benchmark``) live in
 :mod:`skdeepsparse.app.presets`.
 
 Each entry also names the weight that the benchmark sweeps to trace PSNR
-against sparsity. Adding an estimator takes its module, one entry here, a docs
-page and an export in ``src/skdeepsparse/__init__.py``.
+against sparsity. Adding an estimator takes its module, one entry here, its
+application presets (:mod:`skdeepsparse.app.presets`), a docs page and an
+export in ``src/skdeepsparse/__init__.py``.
 
 Examples
 --------
