@@ -63,11 +63,11 @@ COMMON = {
 # pre-1.0: no aliases, the old names are refused.
 RENAMES = [
     ("SVAETransformer", "normalize_decoder (bool)", "decoder_norm (float or None)",
-     "True -> 1.0, False -> None"),
+     "``True`` -> ``1.0``, ``False`` -> ``None``"),
     ("ThresholdedVAE", "normalize_decoder (bool)", "decoder_norm (float or None)",
-     "True -> 1.0, False -> None"),
+     "``True`` -> ``1.0``, ``False`` -> ``None``"),
     ("VarianceRegDictionaryLearner", 'regularizer="column_norm" + column_norm',
-     'regularizer="none" + decoder_norm', "SDL is decoder_norm=1.0, regularizer=\"none\""),
+     'regularizer="none" + decoder_norm', "SDL is ``decoder_norm=1.0, regularizer=\"none\"``"),
     ("SpikeSlabGenerator", "decoder_column_norm", "decoder_norm", "same values"),
     ("SpikeSlabGenerator", "langevin_step_size (delta)", "inference_step_size (eta)",
      "eta = delta**2 / 2, the step of the update; noise std sqrt(2 eta)"),
