@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import _thread_limit
-from ._distributed import broadcast_seeds, global_moments, global_peak
+from ._distributed import broadcast_seeds, scalar_moments
 from ._distributed import is_active as is_distributed
 from ._optim import (
     MAIN,
@@ -511,26 +511,9 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
     # --------------------------------------------------------- standardisation
     def _fit_standardization(self, X: np.ndarray, enabled: bool) -> None:
-        """One global mean and scale (scalars), in float64 without overflow."""
-        if not enabled:
-            self.mean_, self.scale_ = 0.0, 1.0
-            return
-        if is_distributed():  # the moments of every rank's rows together
-            peak = global_peak(X)
-            unit = peak if peak > 0 else 1.0
-            _, mean, std = global_moments(X.astype(np.float64) / unit)
-            self.mean_ = mean * unit
-            self.scale_ = std * unit if std > 0 else 1.0
-            return
-        # max and -min instead of abs(X): no temporary copy of the data.
-        peak = max(float(X.max()), -float(X.min())) if X.size else 0.0
-        unit = peak if peak > 0 else 1.0
-        # Dividing by the peak first keeps the squares finite for any finite data.
-        Xs = X.astype(np.float64) / unit
-        mean = float(Xs.mean())
-        std = float(Xs.std())
-        self.mean_ = mean * unit
-        self.scale_ = std * unit if std > 0 else 1.0
+        """One global mean and scale (scalars), over every rank's rows under a
+        process group."""
+        self.mean_, self.scale_ = scalar_moments(X) if enabled else (0.0, 1.0)
 
     def _standardize(self, X: torch.Tensor) -> torch.Tensor:
         return (X - self.mean_) / self.scale_

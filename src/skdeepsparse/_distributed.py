@@ -41,7 +41,7 @@ import torch
 from .exceptions import DistributedTrainingError
 
 __all__ = ["DataParallel", "DistributedTrainingError", "batch_all", "batch_rows", "batch_sum",
-           "in_batch", "independent_fits", "is_active"]
+           "in_batch", "independent_fits", "is_active", "scalar_moments", "global_std"]
 
 
 # The batch being trained under a process group (None outside a distributed train
@@ -133,9 +133,36 @@ def global_moments(X: np.ndarray) -> tuple[int, float, float]:
     return count, mean, math.sqrt(float(dev[0]) / max(count, 1))
 
 
+def scalar_moments(X: np.ndarray) -> tuple[float, float]:
+    """Mean and scale (the std, 1 where it is 0) of all entries of ``X``, in float64
+    without overflow; over every rank's rows when fits are data-parallel."""
+    distributed = is_active()
+    # max and -min instead of abs(X): no temporary copy of the data.
+    peak = global_peak(X) if distributed else (
+        max(float(X.max()), -float(X.min())) if X.size else 0.0)
+    unit = peak if peak > 0 else 1.0
+    # Dividing by the peak first keeps the squares finite for any finite data.
+    Xs = X.astype(np.float64) / unit
+    if distributed:
+        _, mean, std = global_moments(Xs)
+    else:
+        mean, std = float(Xs.mean()), float(Xs.std())
+    return mean * unit, (std * unit if std > 0 else 1.0)
+
+
+def global_std(X: np.ndarray) -> float:
+    """Population std of all entries of ``X`` in float64 (over every rank's rows
+    when fits are data-parallel)."""
+    if is_active():
+        return global_moments(X)[2]
+    return float(np.std(X, dtype=np.float64)) if X.size else 0.0
+
+
 def global_column_stats(A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means of ``A`` and column (population) variances of ``B`` over every
-    rank's rows, float64 (two passes for the variance)."""
+    rank's rows when fits are data-parallel, float64 (two passes for the variance)."""
+    if not is_active():
+        return A.mean(0), B.var(0)
     n = A.shape[0]
     t = torch.as_tensor(np.concatenate([[float(n)], A.sum(0), B.sum(0)]), dtype=torch.float64)
     all_reduce_(t, what="gathering fitted statistics")

@@ -14,8 +14,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from ._base import BaseSparseEstimator
-from ._distributed import global_column_stats, global_moments
-from ._distributed import is_active as is_distributed
+from ._distributed import global_column_stats, global_std
 from ._docstrings import fill_doc
 from ._random import hashed_normal, row_seeds
 from ._sklearn_compat import Interval, StrOptions
@@ -398,10 +397,7 @@ class SVAETransformer(BaseSparseEstimator):
         # Key of the per-row noise of transform_mode="sample".
         self._sample_seed = int(self._rng.randint(np.iinfo(np.int32).max))
         # Unit of the "auto" scales: the std of all entries, in float64.
-        if is_distributed():  # the std of every rank's rows together
-            std = global_moments(X)[2]
-        else:
-            std = float(np.std(X, dtype=np.float64)) if X.size else 0.0
+        std = global_std(X)  # over every rank's rows under a process group
         self.data_scale_ = std if std > 0 and math.isfinite(std) else 1.0
 
     @property
@@ -523,11 +519,8 @@ class SVAETransformer(BaseSparseEstimator):
         K = self.n_components
         out = self._map_batches(X, self._kl_and_mean_batch, 2 * K).astype(np.float64)
         kl, mu = out[:, :K], out[:, K:]
-        if is_distributed():  # one model: the statistics of every rank's rows together
-            self.kl_per_component_, self.posterior_mean_variance_ = global_column_stats(kl, mu)
-        else:
-            self.kl_per_component_ = kl.mean(0)
-            self.posterior_mean_variance_ = mu.var(0)
+        # Over every rank's rows under a process group (one model).
+        self.kl_per_component_, self.posterior_mean_variance_ = global_column_stats(kl, mu)
         self.n_active_components_ = int(np.sum(self.kl_per_component_ > self.active_kl_threshold))
         self.n_active_components_variance_ = int(
             np.sum(self.posterior_mean_variance_ > self.active_variance_threshold)
