@@ -52,6 +52,9 @@ if REDIRECTED:
     _ROOT = Path(os.environ["SKDEEPSPARSE_RESULTS_DIR"]).resolve()
     RESULTS = _ROOT / FOLDER.name
     STATIC = _ROOT / "figures"
+    # Scripts write side files (per-patch arrays) there directly, not only through
+    # write_results: the scratch folder must exist first.
+    RESULTS.mkdir(parents=True, exist_ok=True)
 else:
     RESULTS = FOLDER / "results"
     STATIC = BENCHMARKS.parent / "docs" / "_static"

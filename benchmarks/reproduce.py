@@ -353,7 +353,8 @@ EVTIMOVA = Paper(
             "full": ["--datasets", "mnist", "--sweep", "--only", *_ATOMS, "--order-draws", "5",
                      *_FEW_FULL, "--tag", "mnist_atoms"]}),
         Step("bench_vdl_few_labels.py", {
-            "smoke": ["--datasets", "fashion", *_FEW_SMOKE, "--tag", "fashion"],
+            "smoke": ["--datasets", "fashion", *_FEW_SMOKE, "--order-draws", "2",
+                      "--tag", "fashion"],
             "cpu": ["--datasets", "fashion", "--order-draws", "5", "--tag", "fashion"],
             "full": ["--datasets", "fashion", "--order-draws", "5", *_FEW_FULL,
                      "--tag", "fashion"]}),

@@ -342,7 +342,11 @@ def test_smoke_budget_runs_and_writes_the_claim_table(reproduce, tmp_path, paper
         # every claim was measured (no missing file), and its figures are in the table
         assert "not found" not in row["reason"], row
         assert row["verdict"] in reproduce.VERDICTS
-    assert table["provenance"]["source_hash"]
+    # The table's provenance is its command and the record of each results file it
+    # was judged from; each of those carries the source hash of the run that wrote it.
+    assert table["provenance"]["command"].startswith(f"reproduce.py {paper}")
+    inputs = table["provenance"]["inputs"]
+    assert inputs and all(rec and rec["source_hash"] for rec in inputs.values()), inputs
 
 
 def _ais(svae_shift):

@@ -52,7 +52,9 @@ def main():
             decoder_learning_rate=p["decoder_learning_rate"] * args.lr_scale,
             learning_rate=p["learning_rate"] * args.lr_scale, device=DEVICE, random_state=0,
         ).fit(X)
-        assert est.regularizer == reg
+        # "column_norm" labels SDL: no code regulariser, unit-norm atoms.
+        assert (est.regularizer, est.decoder_norm) == (
+            ("none", 1.0) if reg == "column_norm" else (reg, None)), (reg, preset)
         Z = est.transform(Xt)
         h0, h1 = est.history_[0], est.history_[-1]
         rows.append({
