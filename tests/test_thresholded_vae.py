@@ -22,8 +22,9 @@ from skdeepsparse.distributions import (
     shifted_soft_threshold,
     threshold_for_nonzero_fraction,
 )
+from skdeepsparse.likelihood import aggregation_weights
 from skdeepsparse.nn import ConvDecoder, ConvEncoder
-from skdeepsparse.thresholded_vae import ThresholdedVAE, _aggregation_weights
+from skdeepsparse.thresholded_vae import ThresholdedVAE
 
 FAST = dict(n_components=32, encoder_hidden_sizes=(64,), n_mc_samples=5,
             n_eval_samples=5, max_epochs=4, batch_size=64, optimizer="adam",
@@ -171,17 +172,17 @@ def test_gradient_estimators_match_hand_derivation(estimator):
 
 
 # ------------------------------------------------------------ max-ELBO sampling
-def test_aggregation_weights():
+def testaggregation_weights():
     g = torch.Generator().manual_seed(0)
     losses = torch.rand(7, 50, generator=g)
-    w = _aggregation_weights(losses, "max")
+    w = aggregation_weights(losses, "max")
     assert torch.all(w.sum(0) == 1) and torch.all((w == 0) | (w == 1))
     assert torch.equal(w.argmax(0), losses.argmin(0))
-    torch.testing.assert_close(_aggregation_weights(losses, "avg"), torch.full_like(losses, 1 / 7))
-    torch.testing.assert_close(_aggregation_weights(losses, "iwae"), torch.softmax(-losses, 0))
+    torch.testing.assert_close(aggregation_weights(losses, "avg"), torch.full_like(losses, 1 / 7))
+    torch.testing.assert_close(aggregation_weights(losses, "iwae"), torch.softmax(-losses, 0))
     # The argmin is not differentiated: only the selected draw gets gradient.
     lr = losses.clone().requires_grad_(True)
-    (_aggregation_weights(lr, "max") * lr).sum(0).mean().backward()
+    (aggregation_weights(lr, "max") * lr).sum(0).mean().backward()
     torch.testing.assert_close(lr.grad, w / 50)
 
 

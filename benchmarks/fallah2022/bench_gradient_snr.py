@@ -49,7 +49,7 @@ from torch.distributions import kl_divergence
 from skdeepsparse import ThresholdedVAE, VariationalSparseCoding
 from skdeepsparse.datasets import load_natural_image_patches
 from skdeepsparse.distributions import _straight_through
-from skdeepsparse.thresholded_vae import _aggregation_weights
+from skdeepsparse.likelihood import aggregation_weights
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 from _common import DATA_HOME, DEVICE, add_common_options, hardware, write_results  # noqa: E402
@@ -100,7 +100,7 @@ def draws(est, Y, n):
 def dictionary_gradient(est, Y, method):
     """One pass's hand-set dictionary gradient (n_features, K)."""
     Z, losses = draws(est, Y, J)
-    w = _aggregation_weights(losses, method)
+    w = aggregation_weights(losses, method)
     Phi = est.module_.decoder.weight
     R = Y - Z @ Phi.T
     return -torch.einsum("jb,jbd,jbk->dk", w, R, Z) / Y.shape[0]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import torch
 from torch.distributions import Distribution, Normal
 
-__all__ = ["ais_log_likelihood", "iwae_log_likelihood"]
+__all__ = ["aggregation_weights", "ais_log_likelihood", "iwae_log_likelihood"]
 
 _LOG_2PI = math.log(2.0 * math.pi)
 # Leapfrog steps per HMC move, and the acceptance rate the step size is adapted to.
@@ -163,3 +163,19 @@ def ais_log_likelihood(
         # next move is fixed before it runs, so every move keeps its target).
         eps = eps * torch.exp(0.05 * (accept_p[..., None] - _TARGET_ACCEPT))
     return torch.logsumexp(log_w, dim=0) - math.log(shape[0])
+
+
+def aggregation_weights(losses: torch.Tensor, method: str) -> torch.Tensor:
+    """Detached weights over draws (axis 0): 1/J (``"avg"``), softmax(-loss)
+    (``"iwae"``) or one-hot on the lowest-loss draw (``"max"``).
+
+    How the models that train on several posterior draws per sample (the
+    thresholded VAE, variational sparse coding) combine the draws' losses.
+    """
+    losses = losses.detach()
+    if method == "avg":
+        return torch.full_like(losses, 1.0 / losses.shape[0])
+    if method == "iwae":
+        return torch.softmax(-losses, dim=0)
+    best = losses.argmin(dim=0, keepdim=True)
+    return torch.zeros_like(losses).scatter_(0, best, 1.0)

@@ -27,6 +27,7 @@ from .distributions import (
     has_closed_form_kl,
     shifted_soft_threshold,
 )
+from .likelihood import aggregation_weights
 from .nn import MLP, ConvDecoder, ConvEncoder, LinearDictionary, normalize_columns_
 from .solvers import lipschitz_constant
 
@@ -34,8 +35,7 @@ __all__ = ["ThresholdedVAE"]
 
 # The reference configs' prior spreads: Laplace scale 0.1, Gaussian *variance* 0.1.
 _DEFAULT_PRIOR_SCALE = {"laplace": 0.1, "gaussian": math.sqrt(0.1)}
-# Two layers (issue #32): at a CPU budget the reference's (512, 1024, 512, 256)
-# encoder for patches trained slower and kept fewer latents active.
+# Two layers (issue #32): the reference's (512, 1024, 512, 256) trains slower on a CPU.
 _DEFAULT_MLP_HIDDEN = (256, 128)
 _DEFAULT_CONV_CHANNELS = (64, 64, 128, 128)
 _GAMMA_CLIP = (math.log(1e-6), math.log(1e6))
@@ -46,18 +46,6 @@ _NON_NEG = [Interval(Real, 0, None, closed="left")]
 _POS_OR_AUTO = [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})]
 # Rows per chunk of the soft/hard-threshold transform: its activations stay in cache.
 _THRESHOLD_CHUNK = 1024
-
-
-def _aggregation_weights(losses: torch.Tensor, method: str) -> torch.Tensor:
-    """Detached weights over draws (axis 0): 1/J (``"avg"``), softmax(-loss)
-    (``"iwae"``) or one-hot on the lowest-loss draw (``"max"``)."""
-    losses = losses.detach()
-    if method == "avg":
-        return torch.full_like(losses, 1.0 / losses.shape[0])
-    if method == "iwae":
-        return torch.softmax(-losses, dim=0)
-    best = losses.argmin(dim=0, keepdim=True)
-    return torch.zeros_like(losses).scatter_(0, best, 1.0)
 
 
 class _TVAEModule(nn.Module):
@@ -516,7 +504,7 @@ class ThresholdedVAE(BaseSparseEstimator):
         Z = _straight_through(mu, w * scale * eps, lam, self.gradient_estimator,
                               self._thresholding)
         losses, recon, kl, X_hat = self._draw_losses(Y, Z, mu, scale, lam, kl_thr)
-        weights = _aggregation_weights(losses, self.sample_method)
+        weights = aggregation_weights(losses, self.sample_method)
         loss = (weights * losses).sum(0).mean()
         opt = self._optimizer("main")
         opt.zero_grad(set_to_none=True)

@@ -32,9 +32,9 @@ from ._optim import group_constraints
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_layer_sizes
 from .distributions import LinearAnnealing
+from .likelihood import aggregation_weights
 from .nn import MLP, LinearDictionary, normalize_columns_
 from .solvers import lipschitz_constant
-from .thresholded_vae import _aggregation_weights
 
 __all__ = ["PointMassSpikeSlab", "VariationalSparseCoding", "relaxed_bernoulli",
            "gamma_from_logits"]
@@ -415,7 +415,7 @@ class VariationalSparseCoding(BaseSparseEstimator):
             eps, u = eps[best, rows_].unsqueeze(0), u[best, rows_].unsqueeze(0)
         Z = self._codes(q, eps, u, tau)
         losses, recon, X_hat = self._draw_losses(Y, Z, kl)
-        weights = _aggregation_weights(losses, self.sample_method)
+        weights = aggregation_weights(losses, self.sample_method)
         loss = (weights * losses).sum(0).mean()
         opt = self._optimizer("main")
         opt.zero_grad(set_to_none=True)
