@@ -131,15 +131,18 @@ def cells(args, ds, alpha, start, dtype, X64, D64, ref, init):
     for T in args.threads:
         torch.set_num_threads(T)
         solvers = {
-            "skdeepsparse": lambda X=X, D=D, a=alpha: sparse_encode(X, D, alpha=a, init=init),
+            # n_jobs=T as every other solver here gets T threads (without it, the
+            # default n_threads="auto" reads the machine's load at each call).
+            "skdeepsparse": lambda X=X, D=D, a=alpha, T=T: sparse_encode(
+                X, D, alpha=a, init=init, n_jobs=T),
             "skdeepsparse active set (the GPU solver)": (
                 lambda X=X, D=D, a=alpha: active_set(X, D, a, init)),
             "matmul floor (X D^T)": lambda X=X, D=D: (
                 torch.from_numpy(X) @ torch.from_numpy(D).T).numpy(),
         }
         if init is not None:
-            solvers["skdeepsparse (cold)"] = lambda X=X, D=D, a=alpha: sparse_encode(
-                X, D, alpha=a)
+            solvers["skdeepsparse (cold)"] = lambda X=X, D=D, a=alpha, T=T: sparse_encode(
+                X, D, alpha=a, n_jobs=T)
         if spams is not None:
             solvers["SPAMS lasso (LARS)"] = lambda Xf=Xf, Df=Df, a=alpha, T=T: (
                 spams.lasso(Xf, D=Df, lambda1=a, mode=2, numThreads=T).toarray().T)
