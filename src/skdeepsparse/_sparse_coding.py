@@ -56,8 +56,13 @@ def _relative_gaps(X, C, D, alpha, positive):
 
 def _gram_gaps(C, B, G, xx, alpha, positive):
     """Duality gaps and primal values of codes ``C`` from ``B = X D^T``, ``G``
-    and ``||x||^2`` (float64): one ``C @ G`` product."""
-    corr = B - C @ G
+    and ``||x||^2`` (float64): one ``C @ G`` product, over the atoms some row
+    uses (codes are sparse), by torch: numpy's BLAS would start its own threads
+    inside each of the homotopy's worker threads."""
+    used = np.flatnonzero(C.any(0))
+    CG = torch.from_numpy(np.ascontiguousarray(C[:, used])) @ torch.from_numpy(
+        np.ascontiguousarray(G[used]))
+    corr = B - CG.numpy()
     cb = (C * B).sum(1)
     rr = np.maximum(xx - cb - (C * corr).sum(1), 0.0)  # ||x||^2 - 2 c.b + c G c
     dual_norm = (np.maximum(corr, 0) if positive else np.abs(corr)).max(1, initial=0.0)
