@@ -20,8 +20,12 @@ def is_dask_array(X) -> bool:
     return type(X).__module__.startswith("dask.array")
 
 
-def sparse_encode_dask(X, dictionary, *, cov=None, init=None, return_n_iter=False, **kwargs):
-    """Lazy :func:`~skdeepsparse.sparse_encode` of the dask array ``X``, chunk by chunk.
+def sparse_encode_dask(sparse_encode, X, dictionary, *, cov=None, init=None,
+                       return_n_iter=False, **kwargs):
+    """Lazy ``sparse_encode`` of the dask array ``X``, chunk by chunk.
+
+    ``sparse_encode`` is :func:`~skdeepsparse.sparse_encode` itself, passed in by
+    its caller so that this module does not import the one that imports it.
 
     ``kwargs`` are the other arguments of ``sparse_encode``, applied to every
     chunk. ``cov`` (which depends on the rows) is refused; ``init`` may be an
@@ -29,8 +33,6 @@ def sparse_encode_dask(X, dictionary, *, cov=None, init=None, return_n_iter=Fals
     ``X``'s row chunks.
     """
     import dask.array as da
-
-    from ._sparse_coding import sparse_encode
 
     if cov is not None:
         raise ValueError("sparse_encode: cov (dictionary @ X.T) cannot be given with a dask "

@@ -383,7 +383,7 @@ def sparse_encode(
                          "(None, a positive count or -1 for all CPUs).")
     if is_dask_array(X):  # lazy: each chunk of rows encoded where it lives
         return sparse_encode_dask(
-            X, dictionary, gram=gram, cov=cov, algorithm=algorithm,
+            sparse_encode, X, dictionary, gram=gram, cov=cov, algorithm=algorithm,
             n_nonzero_coefs=n_nonzero_coefs, alpha=alpha, copy_cov=copy_cov, init=init,
             max_iter=max_iter, n_jobs=n_jobs, check_input=check_input, verbose=verbose,
             positive=positive, tol=tol, device=device, batch_size=batch_size,
