@@ -6,12 +6,14 @@ dtype of its inputs.  No function here touches module state.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
-from ._distributed import batch_all
+from ._distributed import batch_all, batch_rows, batch_sum
+from .nn import normalize_columns_
 
 __all__ = [
     "soft_threshold",
@@ -19,6 +21,7 @@ __all__ = [
     "decoder_recon_grad",
     "mlp_recon_grad",
     "lipschitz_constant",
+    "dictionary_gradient_step",
     "lasso_objective",
     "lasso_gram",
 ]
@@ -724,3 +727,37 @@ def _active_set(b, G, xx, alpha, *, positive, max_iter, tol, init, working_set, 
         M, cS, th, on = _feature_sign(M, cS, th, on, bS, alpha, 2 * m + 10)
     return codes, it, status
 
+
+def dictionary_gradient_step(Phi: torch.Tensor, optimizer: torch.optim.Optimizer,
+                             Zs: torch.Tensor, Rs: torch.Tensor, n_rows: int, *,
+                             step_cap: bool, weight_decay: float,
+                             norm: float | None) -> tuple[torch.Tensor, float]:
+    """One optimizer step of a linear dictionary ``Phi`` on the hand-set gradient
+    ``-Rs^T Zs / n_rows`` of ``(1/2n) sum ||r||^2`` (rows of weighted codes ``Zs``
+    and residuals ``Rs``); the optimizer adds the weight decay.
+
+    With ``step_cap`` the step is lowered to ``1/L`` for this update when it is
+    larger (``L`` from the global batch's Gram matrix plus ``weight_decay``: a
+    step above ``1/L`` overshoots, above ``2/L`` diverges); the schedule's rate is
+    left untouched. ``norm`` rescales the atoms afterwards. Returns the mean atom
+    norm and 1.0 if the step was capped (else 0.0).
+    """
+    Phi.grad = -(Rs.T @ Zs / n_rows)
+    capped, lr = 0.0, optimizer.param_groups[0]["lr"]
+    if step_cap:
+        try:
+            # Under a process group: the Gram of the global batch, as in one process.
+            G = batch_sum(Zs.T @ Zs) / batch_rows(n_rows)
+            L = lipschitz_constant(G) + weight_decay
+        except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
+            L = math.inf
+        if lr * L > 1.0:
+            optimizer.param_groups[0]["lr"], capped = 1.0 / L, 1.0
+    try:
+        optimizer.step()
+    finally:
+        optimizer.param_groups[0]["lr"] = lr
+        Phi.grad = None
+    if norm is not None:
+        normalize_columns_(Phi, float(norm))
+    return Phi.norm(dim=0).mean(), capped

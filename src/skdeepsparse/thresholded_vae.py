@@ -14,7 +14,6 @@ from torch.distributions import Gamma, kl_divergence
 
 from ._base import BaseSparseEstimator
 from ._config import _thread_limit
-from ._distributed import batch_rows, batch_sum
 from ._docstrings import fill_doc
 from ._optim import group_constraints
 from ._random import row_seeds, rsample_on_generator
@@ -28,8 +27,8 @@ from .distributions import (
     shifted_soft_threshold,
 )
 from .likelihood import aggregation_weights
-from .nn import MLP, ConvDecoder, ConvEncoder, LinearDictionary, normalize_columns_
-from .solvers import lipschitz_constant
+from .nn import MLP, ConvDecoder, ConvEncoder, LinearDictionary
+from .solvers import dictionary_gradient_step
 
 __all__ = ["ThresholdedVAE"]
 
@@ -540,26 +539,9 @@ class ThresholdedVAE(BaseSparseEstimator):
         else:
             sw = weights.sqrt().unsqueeze(-1)
             Zs, Rs = (sw * Z).reshape(-1, Z.shape[-1]), (sw * (Y - X_hat)).reshape(-1, Y.shape[1])
-        Phi.grad = -(Rs.T @ Zs / B)
-        capped, lr = 0.0, opt.param_groups[0]["lr"]
-        if settings.optimizer == "sgd" and self.decoder_step_cap:
-            # A step above 1/L overshoots and above 2/L diverges (large codes).
-            try:
-                # Under a process group: the Gram of the global batch, as in one process.
-                G = batch_sum(Zs.T @ Zs) / batch_rows(B)
-                L = lipschitz_constant(G) + settings.weight_decay
-            except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
-                L = math.inf
-            if lr * L > 1.0:
-                opt.param_groups[0]["lr"], capped = 1.0 / L, 1.0
-        try:
-            opt.step()
-        finally:
-            opt.param_groups[0]["lr"] = lr  # the schedule's rate is untouched
-            Phi.grad = None
-        if self.decoder_norm is not None:
-            normalize_columns_(Phi, float(self.decoder_norm))
-        return Phi.norm(dim=0).mean(), capped
+        return dictionary_gradient_step(
+            Phi, opt, Zs, Rs, B, step_cap=settings.optimizer == "sgd" and self.decoder_step_cap,
+            weight_decay=settings.weight_decay, norm=self.decoder_norm)
 
     def _posterior(self, Y, n_draws: int = 0):
         """``mu``, ``b``, ``lambda`` (``n_draws`` reparameterised Gamma draws, or

@@ -26,15 +26,14 @@ from torch.distributions import (
 )
 
 from ._base import BaseSparseEstimator
-from ._distributed import batch_rows, batch_sum
 from ._docstrings import fill_doc
 from ._optim import group_constraints
 from ._sklearn_compat import Interval, StrOptions
 from ._validation import check_layer_sizes
 from .distributions import LinearAnnealing
 from .likelihood import aggregation_weights
-from .nn import MLP, LinearDictionary, normalize_columns_
-from .solvers import lipschitz_constant
+from .nn import MLP, LinearDictionary
+from .solvers import dictionary_gradient_step
 
 __all__ = ["PointMassSpikeSlab", "VariationalSparseCoding", "relaxed_bernoulli",
            "gamma_from_logits"]
@@ -441,25 +440,9 @@ class VariationalSparseCoding(BaseSparseEstimator):
         sw = weights.sqrt().unsqueeze(-1)
         Zs = (sw * Z).reshape(-1, Z.shape[-1])
         Rs = (sw * (Y - X_hat)).reshape(-1, Y.shape[1])
-        Phi.grad = -(Rs.T @ Zs / B)
-        capped, lr = 0.0, opt.param_groups[0]["lr"]
-        if settings.optimizer == "sgd" and self.decoder_step_cap:
-            try:
-                # Under a process group: the Gram of the global batch, as in one process.
-                G = batch_sum(Zs.T @ Zs) / batch_rows(B)
-                L = lipschitz_constant(G) + settings.weight_decay
-            except torch.linalg.LinAlgError:  # non-finite codes: the core reports it
-                L = math.inf
-            if lr * L > 1.0:
-                opt.param_groups[0]["lr"], capped = 1.0 / L, 1.0
-        try:
-            opt.step()
-        finally:
-            opt.param_groups[0]["lr"] = lr  # the schedule's rate is untouched
-            Phi.grad = None
-        if self.decoder_norm is not None:
-            normalize_columns_(Phi, float(self.decoder_norm))
-        return Phi.norm(dim=0).mean(), capped
+        return dictionary_gradient_step(
+            Phi, opt, Zs, Rs, B, step_cap=settings.optimizer == "sgd" and self.decoder_step_cap,
+            weight_decay=settings.weight_decay, norm=self.decoder_norm)
 
     # ------------------------------------------------------------ inference
     def _transform_batch(self, X):
