@@ -97,15 +97,32 @@ def add_common_options(parser: argparse.ArgumentParser, **defaults) -> argparse.
     return parser
 
 
+def _package_tree() -> Path:
+    """The folder of the imported ``skdeepsparse`` package (the one ``source_hash`` hashes)."""
+    import skdeepsparse
+
+    return Path(skdeepsparse.__file__).resolve().parent
+
+
 def provenance() -> dict:
-    """What made a result: the command, the package source hash, the commit, the time."""
+    """What made a result: the command, the package source hash, the commit, the time.
+
+    The commit and ``source_modified`` are read from the git tree of the package that
+    was imported, not of the script: run from a clean worktree with its ``src`` first
+    on ``PYTHONPATH``, the record describes that worktree even where an editable
+    install points at another checkout. A package outside any git tree (or not tracked
+    by it) records ``None`` for both.
+    """
+    package = _package_tree()
     try:
-        commit = subprocess.run(
-            ["git", "-C", str(BENCHMARKS), "rev-parse", "HEAD"], capture_output=True,
-            text=True, timeout=10, check=True).stdout.strip()
-        dirty = bool(subprocess.run(
-            ["git", "-C", str(BENCHMARKS), "status", "--porcelain", "--", "../src"],
-            capture_output=True, text=True, timeout=10).stdout.strip())
+        git = ["git", "-C", str(package)]
+        subprocess.run([*git, "ls-files", "--error-unmatch", "__init__.py"],
+                       capture_output=True, timeout=10, check=True)
+        commit = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True,
+                                text=True, timeout=10, check=True).stdout.strip()
+        dirty = bool(subprocess.run([*git, "status", "--porcelain", "--", "."],
+                                    capture_output=True, text=True, timeout=10,
+                                    check=True).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         commit, dirty = None, None
     return {"command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),

@@ -310,3 +310,49 @@ def test_claim_tables_record_the_files_they_were_judged_from():
         record = json.loads(path.read_text())["provenance"]
         assert record["command"].startswith("reproduce.py ")
         assert record["inputs"], path.name
+
+
+def _git(cwd, *args) -> str:
+    import subprocess
+
+    return subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_provenance_describes_the_imported_package_tree(tmp_path, monkeypatch):
+    """The commit and ``source_modified`` come from the git tree of the package that was
+    imported (a clean worktree on ``PYTHONPATH``), not from the benchmarks' checkout."""
+    import skdeepsparse
+    from skdeepsparse.app import cache
+
+    spec = importlib.util.spec_from_file_location("_bench_common", BENCHMARKS / "_common.py")
+    common = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(common)
+
+    repo = tmp_path / "tree"
+    package = repo / "src" / "skdeepsparse"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("x = 1\n")
+    _git(tmp_path, "init", "-q", str(repo))
+    _git(repo, "add", "src")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "t")
+    monkeypatch.setattr(skdeepsparse, "__file__", str(package / "__init__.py"))
+
+    def record():
+        monkeypatch.setattr(cache, "_SOURCE_HASH", None)  # hash the stand-in package
+        return common.provenance()
+
+    clean = record()
+    assert clean["git_commit"] == _git(repo, "rev-parse", "HEAD")
+    assert clean["git_commit"] != _git(ROOT, "rev-parse", "HEAD")
+    assert clean["source_modified"] is False
+    (package / "__init__.py").write_text("x = 2\n")
+    edited = record()
+    assert edited["source_modified"] is True
+    assert edited["source_hash"] != clean["source_hash"]
+    # An untracked package records no commit rather than its surroundings'.
+    other = repo / "lib" / "skdeepsparse"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    monkeypatch.setattr(skdeepsparse, "__file__", str(other / "__init__.py"))
+    assert record()["git_commit"] is None
