@@ -191,6 +191,39 @@ def test_homotopy_kernel_on_large_supports(positive, single_path):
     assert (steps >= (codes != 0).sum(1)).all()
 
 
+@pytest.mark.parametrize("positive", [False, True])
+def test_float32_products_give_an_upper_bound_of_the_exact_gap(positive):
+    """Float32 data: ``X D^T`` in float32 and the rounding bounded. The gap the
+    kernel reports must bound the gap of the returned codes recomputed in
+    float64 from ``X`` and ``D`` (the problem's own float32 values), on the
+    benchmark's kind of problem (coherent atoms, small alpha); a certified row
+    is then truly certified. Warm starts: the optimum is kept with 0 steps."""
+    import torch
+
+    from skdeepsparse._homotopy import lasso_homotopy, uncertified
+
+    rng = np.random.RandomState(3)
+    D = np.abs(rng.randn(120, 60)) if positive else rng.randn(120, 60)
+    D = (D / np.linalg.norm(D, axis=1, keepdims=True)).astype(np.float32)
+    X = (rng.randn(300, 8) @ D[:8] + 0.05 * rng.randn(300, 60)).astype(np.float32)
+    X64, D64 = X.astype(np.float64), D.astype(np.float64)
+    B = (torch.from_numpy(X) @ torch.from_numpy(D).T).numpy().astype(np.float64)
+    xx, G = (X64 * X64).sum(1), D64 @ D64.T
+    for alpha in (0.5, 0.05, 0.005):
+        codes, gaps, primals, steps = lasso_homotopy(
+            B, G, xx, alpha, positive=positive, X=X, dictionary=D)
+        primal, dual = _primal_dual(X64, codes, D64, alpha, positive)
+        np.testing.assert_allclose(primals, primal, rtol=1e-8, atol=1e-12)
+        assert (gaps >= (primal - dual) - 1e-9 * primal).all()
+        ok = np.setdiff1d(np.arange(len(X)), uncertified(gaps, primals, 1e-4))
+        assert ok.size > len(X) // 2
+        assert ((primal - dual)[ok] <= 1e-4 * primal[ok]).all()
+        kept, g2, p2, s2 = lasso_homotopy(B, G, xx, alpha, positive=positive, X=X,
+                                          dictionary=D, init=codes, tol=1e-4)
+        assert (s2[ok] == 0).all()
+        np.testing.assert_array_equal(kept[ok], codes[ok])
+
+
 def test_homotopy_follows_the_lars_path():
     """At every kink of scikit-learn's LARS-Lasso path (an independent
     implementation, its own alpha scaling undone), the homotopy stopped at that

@@ -34,10 +34,12 @@ _FASTMATH = {"reassoc", "contract", "nsz"}
 
 @njit(cache=True, nogil=True, fastmath=_FASTMATH)
 def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u, w, gA, A,
-          sA, M):  # pragma: no cover - compiled
+          sA, M, X, D, dn, eps):  # pragma: no cover - compiled
     """Row ``row`` of ``B``'s homotopy, written to ``out[row]``. Returns ``(gap,
     primal, steps)``; ``steps = -1`` when the support outgrows the work arrays
-    (the caller grows them).
+    (the caller grows them). With ``X`` and ``D`` (``eps > 0``), ``B`` is their
+    rounded product: the final code and its certificate use exact products on
+    the support (see :func:`_certificate`).
 
     Only 2-D indexing, no row views: a view of a shared array updates its
     reference count atomically, and threads doing that on the same arrays in
@@ -210,49 +212,119 @@ def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u
                 n_act -= 1
                 inact[jr] = 1
                 banned = jr
-        # The exact Newton point on the final support, when its signs agree.
+        # The exact Newton point on the final support, when its signs agree
+        # (from exact products on the support when B is rounded).
+        _support_products(B, row, A, n_act, X, D, eps, gA)
         ok = True
         for i in range(n_act):
             acc = 0.0
             for m in range(n_act):
-                acc += M[i, m] * (B[row, A[m]] - alpha * sA[m])
+                acc += M[i, m] * (gA[m] - alpha * sA[m])
             u[i] = acc
             if acc * sA[i] <= 0:
                 ok = False
         if ok:
             for i in range(n_act):
                 out[row, A[i]] = u[i]
-        # Correlations of the returned code, in float64 from scratch.
-        for j in range(k):
-            c[j] = B[row, j]
-        for i in range(n_act):
-            r0 = A[i]
-            bi = out[row, r0]
-            for j in range(k):
-                c[j] -= bi * G[r0, j]
-    # Duality gap (dual point: the residual scaled into the feasible set).
-    cb = 0.0
-    l1 = 0.0
-    cc = 0.0
-    dual_norm = 0.0
-    for j in range(k):
-        cb += out[row, j] * B[row, j]
-        l1 += abs(out[row, j])
-        cc += out[row, j] * c[j]
-        v = c[j] if positive else abs(c[j])
-        dual_norm = max(dual_norm, v)
-    rr = max(xx - 2.0 * cb + (cb - cc), 0.0)
-    scale = max(1.0, dual_norm / alpha)
-    primal = 0.5 * rr + alpha * l1
-    dual = (xx - cb) / scale - 0.5 * rr / (scale * scale)
-    return primal - dual, primal, steps
+    gap, primal = _certificate(B, row, G, xx, alpha, positive, out, c, inact, A, n_act, gA,
+                               dn, eps)
+    return gap, primal, steps
 
 
 @njit(cache=True, nogil=True)
-def _solve_rows(B, G, Gp, xx, alpha, positive, max_steps, start, stride, out, gaps, primals,
-                steps):  # pragma: no cover - compiled
-    """Rows ``start, start + stride, ...`` of ``B``; the work arrays grow on demand."""
+def _support_products(B, row, A, n_act, X, D, eps, bA):  # pragma: no cover - compiled
+    """``bA[i] = x . d_{A[i]}``: exact (float64 sums of the inputs) when ``eps > 0``
+    (``B`` rounded), else read from ``B``."""
+    p = X.shape[1]
+    for i in range(n_act):
+        j = A[i]
+        if eps > 0:
+            acc = 0.0
+            for m in range(p):
+                acc += np.float64(X[row, m]) * np.float64(D[j, m])
+            bA[i] = acc
+        else:
+            bA[i] = B[row, j]
+
+
+@njit(cache=True, nogil=True)
+def _certificate(B, row, G, xx, alpha, positive, out, c, inact, A, n_act, bA, dn,
+                 eps):  # pragma: no cover - compiled
+    """Duality gap and primal value of ``out[row]``, whose support is ``A[:n_act]``
+    with exact products ``bA``; the dual point is the residual scaled into the
+    feasible set.
+
+    When ``B`` is a rounded product (``eps > 0``), an atom off the support has a
+    correlation known only to within ``eps * dn[j]`` (the rounding bound of its
+    dot product), so the dual scaling uses the upper end: the gap returned is
+    an upper bound of the exact one (a row whose margin is thinner than the
+    rounding comes back uncertified and is finished in float64).
+    """
+    k = B.shape[1]
+    for j in range(k):
+        c[j] = B[row, j]
+        inact[j] = 1
+    for i in range(n_act):
+        r0 = A[i]
+        bi = out[row, r0]
+        for j in range(k):
+            c[j] -= bi * G[r0, j]
+    cb = 0.0
+    l1 = 0.0
+    for i in range(n_act):
+        j = A[i]
+        c[j] += bA[i] - B[row, j]
+        inact[j] = 0
+        cb += out[row, j] * bA[i]
+        l1 += abs(out[row, j])
+    cc = 0.0
+    for i in range(n_act):
+        cc += out[row, A[i]] * c[A[i]]
+    dual_norm = 0.0
+    for j in range(k):
+        v = c[j] if positive else abs(c[j])
+        if inact[j]:
+            v += eps * dn[j]
+        dual_norm = max(dual_norm, v)
+    rr = max(xx - 2.0 * cb + (cb - cc), 0.0)  # ||x||^2 - 2 c.b + c G c
+    scale = max(1.0, dual_norm / alpha)
+    primal = 0.5 * rr + alpha * l1
+    dual = (xx - cb) / scale - 0.5 * rr / (scale * scale)
+    return primal - dual, primal
+
+
+@njit(cache=True, nogil=True)
+def _warm(B, row, G, xx, alpha, positive, tol, init, out, c, inact, A, sA, X, D, dn, eps,
+          bA):  # pragma: no cover - compiled
+    """Take ``init[row]`` if its certificate holds: ``(gap, primal)``, or
+    ``(inf, inf)`` when it does not (or its support outgrows the work arrays)."""
+    k = B.shape[1]
+    cap = A.shape[0]
+    n_act = 0
+    for j in range(k):
+        v = init[row, j]
+        if v != 0.0:
+            if n_act >= cap or (positive and v < 0) or not np.isfinite(v):
+                return np.inf, np.inf
+            A[n_act] = j
+            n_act += 1
+    for j in range(k):
+        out[row, j] = init[row, j]
+    _support_products(B, row, A, n_act, X, D, eps, bA)
+    gap, primal = _certificate(B, row, G, xx, alpha, positive, out, c, inact, A, n_act, bA,
+                               dn, eps)
+    if gap <= tol * max(primal, 2.2250738585072014e-308):
+        return gap, primal
+    return np.inf, np.inf
+
+
+@njit(cache=True, nogil=True)
+def _solve_rows(B, G, Gp, xx, alpha, positive, max_steps, tol, init, X, D, dn, eps, start,
+                stride, out, gaps, primals, steps):  # pragma: no cover - compiled
+    """Rows ``start, start + stride, ...`` of ``B``; the work arrays grow on demand.
+    A row of ``init`` (when it has rows) is kept, with 0 steps, if certified."""
     n, k = B.shape
+    warm = init.shape[0] > 0
     c = np.empty(k)
     a = np.empty(k, dtype=Gp.dtype)
     gg = np.empty(k)
@@ -268,8 +340,17 @@ def _solve_rows(B, G, Gp, xx, alpha, positive, max_steps, start, stride, out, ga
         i = start
         grown = False
         while i < n:
+            if warm:
+                gap, primal = _warm(B, i, G, xx[i], alpha, positive, tol, init, out, c, inact,
+                                    A, sA, X, D, dn, eps[i], gA)
+                if gap < np.inf:
+                    gaps[i] = gap
+                    primals[i] = primal
+                    steps[i] = 0
+                    i += stride
+                    continue
             gap, primal, st = _path(B, i, G, Gp, xx[i], alpha, positive, max_steps, out, c, a,
-                                    gg, inact, u, w, gA, A, sA, M)
+                                    gg, inact, u, w, gA, A, sA, M, X, D, dn, eps[i])
             if st < 0:
                 cap = min(2 * cap, k)
                 grown = True
@@ -286,6 +367,7 @@ def _solve_rows(B, G, Gp, xx, alpha, positive, max_steps, start, stride, out, ga
 # The path's correlation updates may run in float32 when the tolerance allows
 # (the rounding, ~1e-7 relative, only moves the path; the certificate is float64).
 _SINGLE_PATH_TOL = 1e-5
+_U32 = 2.0 ** -24  # float32's unit roundoff
 
 
 def uncertified(gaps: np.ndarray, primals: np.ndarray, tol: float) -> np.ndarray:
@@ -303,13 +385,18 @@ def lasso_homotopy(
     max_steps: int = 1000,
     single_path: bool = False,
     n_threads: int = 1,
+    tol: float = 0.0,
+    init: np.ndarray | None = None,
+    X: np.ndarray | None = None,
+    dictionary: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Lasso codes of every row by the homotopy, with each row's duality gap.
 
     Parameters
     ----------
     B : ndarray of shape (n_samples, n_components), float64
-        ``X D^T``.
+        ``X D^T``, exact, or float32 products of ``X`` and ``dictionary``
+        (then pass both).
     G : ndarray of shape (n_components, n_components), float64
         ``D D^T``.
     xx : ndarray of shape (n_samples,), float64
@@ -323,11 +410,23 @@ def lasso_homotopy(
         updates; the inverse, the final code and the gap stay float64).
     n_threads : int, default=1
         Python threads over interleaved rows (the kernel releases the GIL).
+    tol : float, default=0.0
+        With ``init``: the relative duality gap at which a warm start is kept.
+    init : ndarray of shape (n_samples, n_components), float64, default=None
+        Warm starts: a row whose gap is within ``tol`` of its objective is
+        returned as is (0 steps); the others follow the path from zero.
+    X, dictionary : float32 ndarrays, default=None
+        When ``B`` is their float32 product: the final codes use exact products
+        on their support, and the gaps bound the exact ones from above, each
+        off-support correlation widened by the float32 rounding bound
+        ``gamma_p ||x_i|| ||d_j||`` (``gamma_p = p u / (1 - p u)``, ``u = 2^-24``,
+        ``p`` features).
 
     Returns
     -------
     codes, gaps, primals : ndarray
-        Codes (float64), duality gaps and primal values per row.
+        Codes (float64), duality gaps (upper bounds when ``B`` is rounded) and
+        primal values per row.
     steps : ndarray of int64
         Path segments per row.
     """
@@ -337,7 +436,20 @@ def lasso_homotopy(
     primals = np.empty(n)
     steps = np.zeros(n, dtype=np.int64)
     Gp = G.astype(np.float32) if single_path else G
-    args = (B, G, Gp, xx, float(alpha), bool(positive), int(max_steps))
+    if X is None:
+        X = D = np.empty((0, 0), dtype=np.float32)
+        dn = np.zeros(k)
+        eps = np.zeros(n)
+    else:
+        D = dictionary
+        p = X.shape[1]
+        gamma = p * _U32 / (1.0 - p * _U32)
+        dn = np.sqrt(np.einsum("ij,ij->i", D, D, dtype=np.float64))
+        eps = gamma * np.sqrt(xx)
+    if init is None:
+        init = np.empty((0, 0))
+    args = (B, G, Gp, xx, float(alpha), bool(positive), int(max_steps), float(tol), init,
+            X, D, dn, eps)
     n_threads = max(1, min(int(n_threads), n))
     if n_threads == 1:
         _solve_rows(*args, 0, 1, out, gaps, primals, steps)

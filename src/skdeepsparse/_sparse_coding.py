@@ -54,24 +54,6 @@ def _relative_gaps(X, C, D, alpha, positive):
     return (primal - dual) / np.maximum(primal, np.finfo(np.float64).tiny)
 
 
-def _gram_gaps(C, B, G, xx, alpha, positive):
-    """Duality gaps and primal values of codes ``C`` from ``B = X D^T``, ``G``
-    and ``||x||^2`` (float64): one ``C @ G`` product, over the atoms some row
-    uses (codes are sparse), by torch: numpy's BLAS would start its own threads
-    inside each of the homotopy's worker threads."""
-    used = np.flatnonzero(C.any(0))
-    CG = torch.from_numpy(np.ascontiguousarray(C[:, used])) @ torch.from_numpy(
-        np.ascontiguousarray(G[used]))
-    corr = B - CG.numpy()
-    cb = (C * B).sum(1)
-    rr = np.maximum(xx - cb - (C * corr).sum(1), 0.0)  # ||x||^2 - 2 c.b + c G c
-    dual_norm = (np.maximum(corr, 0) if positive else np.abs(corr)).max(1, initial=0.0)
-    scale = np.maximum(dual_norm / alpha, 1.0)
-    primal = 0.5 * rr + alpha * np.abs(C).sum(1)
-    dual = (xx - cb) / scale - 0.5 * rr / (scale * scale)
-    return primal - dual, primal
-
-
 def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram, cov,
                      init=None):
     """The CPU path: the compiled homotopy from zero, over T worker threads.
@@ -79,8 +61,12 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram,
     Each worker takes the next ``chunk`` rows, computes their ``X D^T`` with one
     torch thread (or reads them from ``cov``) and runs the homotopy on them.
     With ``init``, the rows whose warm start is certified already (their
-    duality gap, from one ``chunk x k x k`` product) keep it, with 0
+    duality gap, from their support's products alone) keep it, with 0
     iterations; the homotopy solves the others.
+    Float32 input: ``X D^T`` in float32 (half the time of the float64
+    product), the codes and certificates from exact products on each row's
+    support, the rounding bounded off it (see :func:`lasso_homotopy`); the rare
+    row whose margin is thinner than that bound is finished in float64 below.
     Why not one multi-threaded product first: torch's OpenMP workers keep
     spinning for milliseconds after a parallel region, and on a machine with as
     many cores as threads that halves the speed of whatever threads run next.
@@ -91,10 +77,14 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram,
 
     n, k = X.shape[0], dictionary.shape[0]
     n_threads = torch.get_num_threads()
-    # Products in float64 whatever the input dtype: the certificate assembles
-    # ||x - cD||^2 from them by cancellation (||x||^2 - 2 c.b + c G c), which
-    # float32 rounding swamps when alpha is small and the fit close.
+    # Float64 products, except X D^T for float32 data (bounded above): the
+    # certificate assembles ||x - cD||^2 from them by cancellation
+    # (||x||^2 - 2 c.b + c G c), which float32 rounding swamps when alpha is
+    # small and the fit close.
+    rounded = (X.dtype == np.float32 and dictionary.dtype == np.float32 and cov is None
+               and torch.get_float32_matmul_precision() == "highest")
     D = torch.from_numpy(_writable(dictionary)).to(torch.float64)
+    D32 = torch.from_numpy(_writable(dictionary)) if rounded else None
     out = np.empty((n, k), dtype=X.dtype)
     gaps, primals = np.empty(n), np.empty(n)
     steps = np.zeros(n, dtype=np.int64)
@@ -126,29 +116,23 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram,
             if start is None:
                 return
             stop = min(start + chunk, n)
-            Xb = torch.from_numpy(_writable(X[start:stop])).to(torch.float64)
-            if cov is None:
-                B = np.asarray((Xb @ D.T).numpy(), dtype=np.float64)
+            Xc = _writable(X[start:stop])
+            if rounded:
+                B = (torch.from_numpy(Xc) @ D32.T).numpy().astype(np.float64)
+                xx = np.einsum("ij,ij->i", Xc, Xc, dtype=np.float64)
             else:
-                B = np.ascontiguousarray(cov[:, start:stop].T, dtype=np.float64)
-            xx = np.asarray((Xb * Xb).sum(1).numpy(), dtype=np.float64)
-            todo = slice(None)
-            if init is not None:
-                C0 = np.asarray(init[start:stop], dtype=np.float64)
-                g0, p0 = _gram_gaps(C0, B, G, xx, alpha, positive)
-                kept = np.ones(stop - start, dtype=bool)
-                kept[uncertified(g0, p0, tol)] = False
-                if positive:
-                    kept &= (C0 >= 0).all(1)
-                out[start:stop][kept] = init[start:stop][kept]
-                gaps[start:stop][kept], primals[start:stop][kept] = g0[kept], p0[kept]
-                todo = np.flatnonzero(~kept)
-                B, xx = B[todo], xx[todo]
-            rows = np.arange(start, stop)[todo]
-            codes, gaps[rows], primals[rows], steps[rows] = lasso_homotopy(
+                Xb = torch.from_numpy(Xc).to(torch.float64)
+                if cov is None:
+                    B = np.asarray((Xb @ D.T).numpy(), dtype=np.float64)
+                else:
+                    B = np.ascontiguousarray(cov[:, start:stop].T, dtype=np.float64)
+                xx = np.asarray((Xb * Xb).sum(1).numpy(), dtype=np.float64)
+            C0 = None if init is None else np.asarray(init[start:stop], dtype=np.float64)
+            codes, gaps[start:stop], primals[start:stop], steps[start:stop] = lasso_homotopy(
                 B, G, xx, alpha, positive=positive, max_steps=max_iter,
-                single_path=tol >= _SINGLE_PATH_TOL)
-            out[rows] = codes
+                single_path=tol >= _SINGLE_PATH_TOL, tol=tol, init=C0,
+                X=Xc if rounded else None, dictionary=D32.numpy() if rounded else None)
+            out[start:stop] = codes
 
     torch.set_num_threads(1)
     try:
@@ -161,9 +145,17 @@ def _encode_homotopy(X, dictionary, alpha, positive, max_iter, tol, chunk, gram,
                     f.result()  # re-raises a worker's error
     finally:
         torch.set_num_threads(n_threads)
+    bad = uncertified(gaps, primals, tol)
+    if rounded and bad.size:
+        # Margins thinner than the float32 rounding bound: the path again, in float64.
+        with torch.no_grad():
+            Xb = torch.from_numpy(_writable(X[bad])).to(torch.float64)
+            out[bad], gaps[bad], primals[bad], steps[bad] = lasso_homotopy(
+                (Xb @ D.T).numpy(), G64, (Xb * Xb).sum(1).numpy(), alpha, positive=positive,
+                max_steps=max_iter, single_path=tol >= _SINGLE_PATH_TOL)
+        bad = bad[uncertified(gaps[bad], primals[bad], tol)]
     worst = int(steps.max(initial=0))
     ok = np.ones(n, dtype=bool)
-    bad = uncertified(gaps, primals, tol)
     if bad.size:
         with torch.no_grad():
             Xb = torch.from_numpy(_writable(X[bad])).to(torch.float64)
@@ -257,8 +249,14 @@ def sparse_encode(
     ``max_iter`` is returned as it stands and counted in a
     :class:`~sklearn.exceptions.ConvergenceWarning` (one warning per call,
     giving the number of such rows). The solvers work in float64 whatever
-    the input dtype (the products ``X D^T``, ``D D^T`` too), so float32 input
-    is solved as the exact float32 numbers it holds. For float32 output the
+    the input dtype, so float32 input is solved as the exact float32 numbers
+    it holds. One product may be rounded: on CPU, for float32 ``X`` and
+    dictionary, ``X D^T`` is computed in float32 (half the time); each code
+    is then computed from exact products on its support, and its gap is an
+    upper bound of the exact one (every correlation off the support widened
+    by float32's worst-case rounding bound of its dot product); a row whose
+    margin is thinner than that bound is solved again from float64 products.
+    For float32 output the
     certificate is that of the float64 codes before rounding: rounding keeps
     every sign and zero, so the objective moves only at second order, but a
     gap recomputed from the rounded codes' own residual (a dual point that
