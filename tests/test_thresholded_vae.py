@@ -304,9 +304,10 @@ def _soft_threshold_by_hand(est, X):
     return np.sign(mu) * np.maximum(np.abs(mu) - lam, 0.0), mu, scale.numpy(), lam
 
 
-def test_default_transform_is_the_soft_threshold_of_the_posterior_location(fitted, digits):
+def test_soft_threshold_transform_is_the_soft_threshold_of_the_posterior_location(fitted,
+                                                                                  digits):
     X = digits[0][1000:1200]
-    assert fitted.transform_mode == "soft_threshold" == ThresholdedVAE().transform_mode
+    fitted = pickle.loads(pickle.dumps(fitted)).set_params(transform_mode="soft_threshold")
     Z = fitted.transform(X)
     expected, mu, _, lam = _soft_threshold_by_hand(fitted, X)
     np.testing.assert_allclose(Z, expected, rtol=1e-5, atol=1e-6)
@@ -322,22 +323,35 @@ def test_default_transform_is_the_soft_threshold_of_the_posterior_location(fitte
     np.testing.assert_array_equal(Z[perm], fitted.transform(X[perm]))
 
 
-def _location_float64(est, X):
-    """The location ``mu`` recomputed in float64 numpy from the weights: standardise,
-    the ReLU MLP, the location head (no torch forward, no folding)."""
+def _location_float64(est, X, with_scale=False):
+    """The location ``mu`` (and ``log b``) recomputed in float64 numpy from the
+    weights: standardise, the ReLU MLP, the heads (no torch forward, no folding)."""
     linears = [m for m in est.module_.features.modules() if isinstance(m, nn.Linear)]
     h = (np.asarray(X, dtype=np.float64) - est.mean_) / est.scale_
-    for i, lin in enumerate([*linears, est.module_.loc]):
+    for lin in linears:
         h = h @ lin.weight.detach().double().numpy().T + lin.bias.detach().double().numpy()
-        if i < len(linears):
-            h = np.maximum(h, 0.0)
-    return h
+        h = np.maximum(h, 0.0)
+    heads = [est.module_.loc, est.module_.log_scale] if with_scale else [est.module_.loc]
+    out = [h @ m.weight.detach().double().numpy().T + m.bias.detach().double().numpy()
+           for m in heads]
+    return tuple(out) if with_scale else out[0]
 
 
 def _threshold_by_hand(mu, lam, mode):
     if mode == "soft_threshold":
         return np.sign(mu) * np.maximum(np.abs(mu) - lam, 0.0)
     return np.where(np.abs(mu) > lam, mu, 0.0)
+
+
+def _expected_support_by_hand(mu, p):
+    """Per row: keep the n = round(sum p) largest |mu|, soft-thresholded at the
+    largest |mu| left out (a loop over rows, numpy)."""
+    Z = np.zeros_like(mu)
+    for i, (m, n) in enumerate(zip(mu, np.round(p.sum(1)).astype(int), strict=True)):
+        order = np.argsort(-np.abs(m))
+        t = np.abs(m[order[n]]) if n < len(m) else 0.0
+        Z[i, order[:n]] = np.sign(m[order[:n]]) * (np.abs(m[order[:n]]) - t)
+    return Z
 
 
 @pytest.mark.parametrize("offset", [0.0, 100.0])
@@ -351,17 +365,26 @@ def test_threshold_fast_path_matches_float64_forward(digits, monkeypatch, offset
     X = digits[0][:600] + np.float32(offset)
     est = ThresholdedVAE(**{**FAST, "max_epochs": 2}).fit(X)
     assert (abs(est.mean_) > 4 * est.scale_) == (offset > 0)
-    mu = _location_float64(est, X)
-    clear = np.abs(np.abs(mu) - est.threshold_) > 1e-4  # away from the threshold
+    mu, log_b = _location_float64(est, X, with_scale=True)
+    p = np.exp(-est.threshold_ / np.exp(log_b))
     ro = X.copy()
     ro.setflags(write=False)
     try:
-        for mode in ("soft_threshold", "hard_threshold"):
+        for mode in ("expected_support", "soft_threshold", "hard_threshold"):
             est.set_params(transform_mode=mode)
-            expected = _threshold_by_hand(mu, est.threshold_, mode)
+            if mode == "expected_support":
+                expected = _expected_support_by_hand(mu, p)
+                # Away from a tie in the ranking and from a rounding boundary.
+                srt = np.sort(np.abs(mu), 1)
+                row_ok = ((np.diff(srt, axis=1).min(1) > 1e-4)
+                          & (np.abs(p.sum(1) % 1 - 0.5) > 1e-3))
+                clear = np.broadcast_to(row_ok[:, None], mu.shape)
+            else:
+                expected = _threshold_by_hand(mu, est.threshold_, mode)
+                clear = np.abs(np.abs(mu) - est.threshold_) > 1e-4  # away from the threshold
             Z = est.transform(X)
             assert Z.dtype == np.float32
-            np.testing.assert_allclose(Z, expected, rtol=1e-4, atol=2e-5)
+            np.testing.assert_allclose(Z[clear], expected[clear], rtol=1e-4, atol=2e-5)
             np.testing.assert_array_equal((Z == 0)[clear], (expected == 0)[clear])
             assert not np.signbit(Z[Z == 0]).any()
             # Chunk boundaries (7 rows), read-only, reversed and float64 input. With
@@ -370,7 +393,7 @@ def test_threshold_fast_path_matches_float64_forward(digits, monkeypatch, offset
             # with one thread), with the same zeros away from the threshold.
             monkeypatch.setattr(tv, "_THRESHOLD_CHUNK", 7)
 
-            def same(A, B):
+            def same(A, B, clear=clear):
                 np.testing.assert_allclose(A, B, rtol=1e-6, atol=1e-6)
                 np.testing.assert_array_equal((A == 0)[clear], (B == 0)[clear])
             same(est.transform(X), Z)
@@ -380,10 +403,10 @@ def test_threshold_fast_path_matches_float64_forward(digits, monkeypatch, offset
             same(est.transform(X[::-1])[::-1], Z)
             Z64 = est.transform(X.astype(np.float64))
             assert Z64.dtype == np.float64
-            np.testing.assert_allclose(Z64, expected, rtol=1e-4, atol=2e-5)
+            np.testing.assert_allclose(Z64[clear], expected[clear], rtol=1e-4, atol=2e-5)
             monkeypatch.undo()
     finally:
-        est.set_params(transform_mode="soft_threshold")
+        est.set_params(transform_mode="expected_support")
 
 
 def test_hard_threshold_is_the_l0_proximal_step():
@@ -402,8 +425,8 @@ def test_soft_threshold_fast_path_reads_no_scale_head(fitted, digits):
     """The default transform needs only the location: a broken scale head or noise
     generator must not change it (the other modes use them)."""
     X = digits[0][1000:1100]
-    Z = fitted.transform(X)
-    est = pickle.loads(pickle.dumps(fitted))
+    est = pickle.loads(pickle.dumps(fitted)).set_params(transform_mode="soft_threshold")
+    Z = est.transform(X)
     with torch.no_grad():
         est.module_.log_scale.weight.fill_(float("nan"))
     est._generator = None
@@ -452,6 +475,43 @@ def test_soft_threshold_is_the_proximal_step_not_the_posterior_median(base):
         assert soft[5] == pytest.approx(0.55)
 
 
+def test_default_transform_keeps_the_posterior_expected_number_of_nonzeros(fitted, digits):
+    """The default code keeps, in each row, as many non-zeros as the model's
+    posterior has on average: checked against draws of the model's own shifted
+    threshold (Monte Carlo, its sampling code), the support the largest ``|mu|``,
+    each kept value shrunk by the largest ``|mu|`` left out."""
+    assert ThresholdedVAE().transform_mode == "expected_support" == fitted.transform_mode
+    X = digits[0][1000:1200]
+    Z = fitted.transform(X)
+    with torch.no_grad():
+        mu, scale, lam, _ = fitted._posterior(fitted._standardize(torch.tensor(X)))
+    n_draws = 4000
+    gen = torch.Generator().manual_seed(0)
+    draws = fitted._family(mu.double(), scale.double(), lam.double()).rsample((n_draws,), gen)
+    counts = (draws != 0).sum(-1).double()  # (draws, rows): non-zeros per drawn code
+    mc_mean, mc_se = counts.mean(0).numpy(), (counts.std(0) / n_draws**0.5).numpy()
+    nnz = (Z != 0).sum(1)
+    # The rounded posterior mean: within half a latent plus Monte Carlo error.
+    assert np.all(np.abs(nnz - mc_mean) <= 0.5 + 4 * mc_se + 1e-9)
+    assert 0.5 < (Z == 0).mean() < 0.95
+    # The agreement the issue asks for: zero fractions within a point here.
+    assert (Z == 0).mean() == pytest.approx(1 - mc_mean.mean() / Z.shape[1], abs=0.01)
+    mu, p = mu.numpy().astype(np.float64), np.exp(-lam.item() / scale.numpy().astype(np.float64))
+    rows = np.abs(p.sum(1) % 1 - 0.5) > 1e-3  # away from a rounding boundary
+    np.testing.assert_allclose(Z[rows], _expected_support_by_hand(mu, p)[rows],
+                               rtol=1e-5, atol=1e-6)
+    assert not np.signbit(Z[Z == 0]).any()
+    # Deterministic and row by row.
+    np.testing.assert_array_equal(Z, fitted.transform(X))
+    np.testing.assert_array_equal(Z, np.vstack([fitted.transform(X[:4]), fitted.transform(X[4:])]))
+    perm = np.random.RandomState(1).permutation(len(X))
+    np.testing.assert_array_equal(Z[perm], fitted.transform(X[perm]))
+    # The same codes through the general path (module forward, no folding).
+    with torch.no_grad():
+        general = fitted._transform_batch(torch.tensor(X)).numpy()
+    np.testing.assert_allclose(Z, general, rtol=1e-5, atol=1e-6)
+
+
 def test_transform_modes(fitted, digits):
     X = digits[0][1000:1200]
     est = fitted
@@ -476,7 +536,7 @@ def test_transform_modes(fitted, digits):
         nz = np.mean([(est.transform(X) != 0).mean() for _ in range(20)])
         assert nz == pytest.approx(p.mean(), abs=0.01)
     finally:
-        est.set_params(transform_mode="soft_threshold")
+        est.set_params(transform_mode="expected_support")
 
 
 def test_components_and_inverse_transform(fitted, digits):
@@ -583,10 +643,15 @@ def test_learned_threshold(digits):
     with torch.no_grad():
         _, _, lam, _ = est._posterior(est._standardize(torch.tensor(X[:50])))
     assert lam.shape == (50, 16) and torch.all(lam > 0)
-    # The default code thresholds each latent by its own posterior-mean threshold.
-    np.testing.assert_allclose(est.transform(X[:50]), _soft_threshold_by_hand(est, X[:50])[0],
+    # The soft threshold acts on each latent with its own posterior-mean threshold,
+    # and so does P(z != 0) in the default code's count.
+    soft = est.set_params(transform_mode="soft_threshold").transform(X[:50])
+    np.testing.assert_allclose(soft, _soft_threshold_by_hand(est, X[:50])[0],
                                rtol=1e-5, atol=1e-6)
-    _, mu, _, lam = _soft_threshold_by_hand(est, X[:50])
+    _, mu, b, lam = _soft_threshold_by_hand(est, X[:50])
+    Z = est.set_params(transform_mode="expected_support").transform(X[:50])
+    np.testing.assert_allclose(Z, _expected_support_by_hand(mu, np.exp(-lam / b)),
+                               rtol=1e-5, atol=1e-6)
     hard = est.set_params(transform_mode="hard_threshold").transform(X[:50])
     np.testing.assert_allclose(hard, np.where(np.abs(mu) > lam, mu, 0), rtol=1e-5, atol=1e-6)
     assert (est.set_params(transform_mode="max_elbo").transform(X[:50]) == 0).mean() > 0.3

@@ -43,8 +43,10 @@ _BATCH_COUPLED = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd
 _POS_INT = [Interval(Integral, 1, None, closed="left")]
 _NON_NEG = [Interval(Real, 0, None, closed="left")]
 _POS_OR_AUTO = [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})]
-# Rows per chunk of the soft/hard-threshold transform: its activations stay in cache.
+# Rows per chunk of the encoder-only transforms: their activations stay in cache.
 _THRESHOLD_CHUNK = 1024
+# Transform modes computed from the encoder's heads alone (no noise, no decoder).
+_ENCODER_ONLY_MODES = ("expected_support", "soft_threshold", "hard_threshold")
 
 
 class _TVAEModule(nn.Module):
@@ -182,18 +184,31 @@ class ThresholdedVAE(BaseSparseEstimator):
     standardize : bool or "auto", default="auto"
         Global scalar mean and std (the scale ``prior_scale`` and ``kl_weight``
         assume); ``"auto"``: True except with ``decoder="conv"``.
-    transform_mode : {"soft_threshold", "hard_threshold", "max_elbo", "mean", \
-            "mode", "sample"}, default="soft_threshold"
-        ``T_lambda(mu) = mu - clip(mu, -lambda, lambda)``, the soft threshold of
-        the posterior location: the proximal (MAP-style) point estimate
-        ``argmin_z (z - mu)^2 / 2 + lambda |z|``, not a statistic of the
-        model's posterior (deterministic, exact zeros, one encoder pass; the
-        sampled shifted threshold has median 0 whenever ``P(z != 0) <= 1/2``);
+    transform_mode : {"expected_support", "soft_threshold", "hard_threshold", \
+            "max_elbo", "mean", "mode", "sample"}, default="expected_support"
+        ``"expected_support"``: each row keeps as many non-zeros as the model's
+        posterior expects there, ``n(x) = round(sum_k P(z_k != 0 | x))``, at the
+        largest ``|mu_k|``, soft-thresholded at the row's level: ``z_k =
+        sign(mu_k) max(0, |mu_k| - t(x))``, ``t(x)`` the ``(n(x) + 1)``-th
+        largest ``|mu_k|`` (0 when ``n(x) = K``). Deterministic, exact zeros, one
+        encoder pass; the code's zero fraction is the posterior's ``1 - mean
+        P(z != 0)`` row by row (up to the rounding). A point estimate, not a
+        posterior statistic: the posterior median is 0 wherever ``P(z != 0) <=
+        1/2`` (and ``P(z != 0) = exp(-lambda / b)`` depends on ``x`` only through
+        the scale ``b``, which stays near the prior's, so at the defaults the
+        median is 0 for nearly every latent).
+        ``"soft_threshold"``: ``T_lambda(mu) = mu - clip(mu, -lambda, lambda)``,
+        the soft threshold of the posterior location at the model's ``lambda``:
+        the proximal (MAP-style) point estimate ``argmin_z (z - mu)^2 / 2 +
+        lambda |z|``, not a statistic of the model's posterior (deterministic,
+        exact zeros, one encoder pass without the scale head; its zeros are
+        ``P(|mu| <= lambda)`` over the data, not the posterior's); ``"hard_threshold"``:
         ``mu 1[|mu| > lambda]``, the same support without the shrinkage (argmin
-        ``(z - mu)^2 / 2 + lambda^2 / 2 1[z != 0]``); the lowest-loss of
-        ``n_eval_samples`` draws (noise hashed from each row and ``random_state``);
-        the posterior mean ``P(z != 0) mu`` (dense); ``mu`` where ``P(z != 0) >
-        1/2``, else 0; a fresh posterior draw.
+        ``(z - mu)^2 / 2 + lambda^2 / 2 1[z != 0]``); ``"max_elbo"``: the
+        lowest-loss of ``n_eval_samples`` draws (noise hashed from each row and
+        ``random_state``); ``"mean"``: the posterior mean ``P(z != 0) mu``
+        (dense); ``"mode"``: ``mu`` where ``P(z != 0) > 1/2``, else 0;
+        ``"sample"``: a fresh posterior draw.
     n_eval_samples : int, default=5
         Draws of ``"max_elbo"`` and of ``score``.
     %(training_parameters)s
@@ -250,8 +265,8 @@ class ThresholdedVAE(BaseSparseEstimator):
         "sample_method": [StrOptions({"max", "avg", "iwae"})],
         "gradient_estimator": [StrOptions({"straight", "straight_pure", "subgradient"})],
         "standardize": ["boolean", StrOptions({"auto"})],
-        "transform_mode": [StrOptions({"soft_threshold", "hard_threshold", "max_elbo", "mean",
-                                         "mode", "sample"})],
+        "transform_mode": [StrOptions({"expected_support", "soft_threshold", "hard_threshold",
+                                         "max_elbo", "mean", "mode", "sample"})],
     }
     _free_params = frozenset({
         "kl_weight", "threshold_kl_weight", "n_mc_samples", "sample_method",
@@ -272,7 +287,7 @@ class ThresholdedVAE(BaseSparseEstimator):
         decoder_lr_schedule="step", decoder_lr_decay=0.99, decoder_lr_decay_every=1,
         decoder_warmup_fraction=None,
         decoder_norm=None, decoder_step_cap=True, standardize="auto",
-        transform_mode="soft_threshold", n_eval_samples=5, optimizer="adam", learning_rate=1e-3,
+        transform_mode="expected_support", n_eval_samples=5, optimizer="adam", learning_rate=1e-3,
         momentum=0.9, adam_betas=(0.5, 0.999), weight_decay=0.0, lr_schedule="one_cycle",
         lr_decay=1.0, lr_decay_every=1, warmup_fraction=0.05, batch_size=100, max_epochs=20,
         validation_fraction=0.1, n_iter_no_change=None, tol=0.0, shuffle=True,
@@ -582,6 +597,8 @@ class ThresholdedVAE(BaseSparseEstimator):
                 best_z, best_loss = z, loss
             return best_z
         mu, scale, lam, _ = self._posterior(self._standardize(X))
+        if mode == "expected_support":
+            return self._expected_support_codes(mu, scale, lam)
         if mode == "soft_threshold":
             return mu - torch.minimum(torch.maximum(mu, -lam), lam)
         if mode == "hard_threshold":
@@ -593,6 +610,15 @@ class ThresholdedVAE(BaseSparseEstimator):
             return mu
         p = self._nonzero_prob(scale, lam)
         return p * mu if mode == "mean" else torch.where(p > 0.5, mu, torch.zeros_like(mu))
+
+    def _expected_support_codes(self, mu, scale, lam):
+        """``transform_mode="expected_support"``: per row, the soft threshold of
+        ``mu`` at the ``(n + 1)``-th largest ``|mu_k|``, ``n = round(sum_k P(z_k !=
+        0))``, so that ``n`` latents stay non-zero."""
+        n = torch.round(self._nonzero_prob(scale, lam).sum(1, keepdim=True)).long()
+        order = mu.abs().sort(1, descending=True).values
+        t = torch.cat([order, order.new_zeros(len(order), 1)], 1).gather(1, n)
+        return mu - torch.minimum(torch.maximum(mu, -t), t)
 
     def transform(self, X):
         """Encode ``X`` into codes, as ``transform_mode`` says.
@@ -606,36 +632,48 @@ class ThresholdedVAE(BaseSparseEstimator):
         codes : ndarray of shape (n_samples, n_components)
             In the dtype of ``X``.
         """
-        shrink = {"soft_threshold": F.softshrink, "hard_threshold": F.hardshrink}.get(
-            self.transform_mode)
-        if shrink is None or self.learn_threshold:
+        mode = self.transform_mode
+        if mode not in _ENCODER_ONLY_MODES or self.learn_threshold:
             return super().transform(X)
-        # One encoder pass: no scale head, no noise, no copy of X.
+        # One encoder pass: no noise, no copy of X; the scale head only where needed.
         X = self._check_fitted_input(X)
         out = np.empty((X.shape[0], self.n_components), dtype=X.dtype)
         codes = torch.from_numpy(out)
         with _thread_limit(), torch.inference_mode():
-            encode = self._location_encoder()
+            with_scale = mode == "expected_support"
+            encode = self._head_encoder(with_scale)
+            lam = self.threshold_
             for start in range(0, X.shape[0], _THRESHOLD_CHUNK):
                 chunk = np.ascontiguousarray(X[start:start + _THRESHOLD_CHUNK])
                 x = torch.from_numpy(chunk) if chunk.flags.writeable else torch.tensor(chunk)
-                mu = encode(x.to(self.device_, self._torch_dtype))
-                codes[start:start + len(chunk)] = shrink(mu, self.threshold_)
+                heads = encode(x.to(self.device_, self._torch_dtype))
+                if with_scale:
+                    mu, log_scale = heads.chunk(2, dim=1)
+                    z = self._expected_support_codes(mu, torch.exp(log_scale), lam)
+                else:
+                    z = (F.softshrink if mode == "soft_threshold" else F.hardshrink)(heads, lam)
+                codes[start:start + len(chunk)] = z
         return out
 
-    def _location_encoder(self):
-        """``x -> mu`` on unstandardised rows. The built-in MLP runs as ``addmm`` +
-        in-place ReLU with the standardisation folded into its first layer, ``W (x -
-        m) / s + c = (W / s) x + c - (m / s) W 1`` (no pass over ``x``; the
+    def _head_encoder(self, with_scale: bool = False):
+        """``x -> mu`` (``with_scale``: ``x -> [mu, log b]``) on unstandardised rows.
+        The built-in MLP runs as ``addmm`` + in-place ReLU, both heads as one
+        product, with the standardisation folded into its first layer, ``W (x - m)
+        / s + c = (W / s) x + c - (m / s) W 1`` (no pass over ``x``; the
         cancellation this adds stays small while ``|m| <= 4 s``)."""
         module, m, s = self.module_, self.mean_, self.scale_
+        heads = [module.loc, module.log_scale] if with_scale else [module.loc]
         if self._encoder_kind() != "mlp" or abs(m) > 4.0 * s:
-            return lambda x: module.loc(module.features(self._standardize(x)))
-        linears = [*(x for x in module.features.modules() if isinstance(x, nn.Linear)),
-                   module.loc]
-        W, c = linears[0].weight, linears[0].bias
+            def encode_module(x):
+                h = module.features(self._standardize(x))
+                return torch.cat([head(h) for head in heads], 1)
+            return encode_module
+        linears = [x for x in module.features.modules() if isinstance(x, nn.Linear)]
+        layers = [(lin.weight, lin.bias) for lin in linears]
+        layers.append((torch.cat([h.weight for h in heads]), torch.cat([h.bias for h in heads])))
+        W, c = layers[0]
         c = (c.double() - (m / s) * W.double().sum(1)).to(c.dtype)
-        layers = [(W.t() / s, c)] + [(lin.weight.t(), lin.bias) for lin in linears[1:]]
+        layers = [(W.t() / s, c)] + [(W.t(), b) for W, b in layers[1:]]
 
         def encode(x):
             for i, (Wt, b) in enumerate(layers):
