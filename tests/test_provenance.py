@@ -262,9 +262,6 @@ FROM_MODIFIED_TREE = {
         f"python {_F}bench_thresholded_vae_default_transform.py",
     "fallah2022/results/thresholded_vae_probe_budget.json":
         f"python {_F}bench_thresholded_vae_probe_budget.py --jobs 2",
-    "li2022/results/spike_slab_claims.json":
-        f"python {_L}bench_spike_slab_claims.py --n-train 3000 --n-test 1000 --epochs 8 "
-        "--warmup 2 --decay 0.5",
     # The next two were run while the shared tree's package source was being edited
     # by other work in progress (this round, seven people edit one tree).
     "fallah2022/results/gradient_snr.json": f"python {_F}bench_gradient_snr.py",
