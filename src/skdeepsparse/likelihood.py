@@ -99,12 +99,18 @@ def ais_log_likelihood(
     Each of the ``n_chains`` chains per row starts from the prior (drawn by its
     inverse CDF from the generator's uniforms) and moves through ``n_steps``
     distributions ``p(z) p(x|z)^beta`` (``beta`` from 0 to 1 on a sigmoid
-    schedule) by one Hamiltonian Monte Carlo move each (5 leapfrog steps, a
-    Metropolis correction, the step size adapted per chain towards 65%
-    acceptance from the chain's past only, so every move keeps its target);
-    the weight accumulates ``(beta_t - beta_{t-1}) log p(x | z)``. The
-    estimate ``log mean_k exp(w_k)`` is a stochastic lower bound whose gap
-    shrinks as ``n_steps`` grows.
+    schedule) by one Hamiltonian Monte Carlo move each (5 leapfrog steps and a
+    Metropolis correction); the weight accumulates ``(beta_t - beta_{t-1})
+    log p(x | z)``. The estimate ``log mean_k exp(w_k)`` is a stochastic lower
+    bound whose gap shrinks as ``n_steps`` grows.
+
+    The leapfrog step of every move is fixed before the run: a pilot anneal
+    (a quarter of the chains, at least one) adapts a step per chain towards
+    65% acceptance, and the run uses, at each temperature, the pilot's
+    geometric mean step for that row. A step adapted within the run itself
+    would depend on the chain's current state (through the acceptance of the
+    move that produced it), and the move would no longer leave its target
+    invariant: AIS would be biased low.
 
     Parameters
     ----------
@@ -119,12 +125,26 @@ def ais_log_likelihood(
         Intermediate distributions.
     generator : torch.Generator
     initial_step : float
-        Leapfrog step size at the start of every chain.
+        Leapfrog step size at the start of every pilot chain.
 
     Returns
     -------
     Tensor of shape (n_rows,)
     """
+    dtype = prior.mean.dtype
+    t = torch.linspace(-4.0, 4.0, n_steps + 1, dtype=dtype)
+    betas = torch.sigmoid(t)
+    betas = ((betas - betas[0]) / (betas[-1] - betas[0])).tolist()
+    pilot = (max(1, shape[0] // 4), *shape[1:])
+    _, steps = _anneal(log_likelihood, prior, pilot, betas, generator, initial_step, None)
+    log_w, _ = _anneal(log_likelihood, prior, shape, betas, generator, initial_step, steps)
+    return torch.logsumexp(log_w, dim=0) - math.log(shape[0])
+
+
+def _anneal(log_likelihood, prior, shape, betas, generator, initial_step, steps):
+    """One AIS run: ``(log_w, used)``. With ``steps`` (one ``(n_rows, 1)`` step
+    per move) the moves use them; without, each chain adapts its own step
+    (the pilot) and ``used`` holds each move's geometric mean step per row."""
     dtype, device = prior.mean.dtype, prior.mean.device
     kw = dict(generator=generator, dtype=dtype, device=device)
 
@@ -133,15 +153,17 @@ def ais_log_likelihood(
 
     tiny = torch.finfo(dtype).eps  # torch.rand can return 0, where the icdf is infinite
     z = prior.icdf(torch.rand(shape, **kw).clamp(tiny, 1.0 - tiny))
-    t = torch.linspace(-4.0, 4.0, n_steps + 1, dtype=dtype)
-    betas = torch.sigmoid(t)
-    betas = ((betas - betas[0]) / (betas[-1] - betas[0])).tolist()
     eps = torch.full((*shape[:2], 1), initial_step, dtype=dtype, device=device)
+    used = []
     ll, g_ll = log_likelihood(z)
     lp, g_lp = log_prior(z)
     log_w = torch.zeros(shape[:2], dtype=dtype, device=device)
-    for b_prev, beta in zip(betas[:-1], betas[1:], strict=True):
+    for t, (b_prev, beta) in enumerate(zip(betas[:-1], betas[1:], strict=True)):
         log_w += (beta - b_prev) * ll
+        if steps is not None:
+            eps = steps[t]
+        else:
+            used.append(torch.log(eps).mean(0).exp())
         # One HMC move targeting p(z) p(x|z)^beta.
         mom = torch.randn(shape, **kw)
         h0 = -(lp + beta * ll) + 0.5 * (mom * mom).sum(-1)
@@ -159,10 +181,9 @@ def ais_log_likelihood(
         z = torch.where(a, zn, z)
         ll, lp = torch.where(accept, lln, ll), torch.where(accept, lpn, lp)
         g_ll, g_lp = torch.where(a, g_lln, g_ll), torch.where(a, g_lpn, g_lp)
-        # Step size from the chain's past acceptance only (the kernel of the
-        # next move is fixed before it runs, so every move keeps its target).
-        eps = eps * torch.exp(0.05 * (accept_p[..., None] - _TARGET_ACCEPT))
-    return torch.logsumexp(log_w, dim=0) - math.log(shape[0])
+        if steps is None:
+            eps = eps * torch.exp(0.05 * (accept_p[..., None] - _TARGET_ACCEPT))
+    return log_w, used
 
 
 def aggregation_weights(losses: torch.Tensor, method: str) -> torch.Tensor:
