@@ -1,9 +1,11 @@
-"""The default thread policy, ``n_threads="auto"``: never more threads than free cores."""
+"""The configuration: the default thread policy, ``n_threads="auto"`` (never more
+threads than free cores, a model's own cap), and the ``check_collapse`` setting."""
 
 import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,3 +105,68 @@ def test_the_core_applies_the_auto_policy(monkeypatch, fresh_load):
             assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------ a model's own cap
+def _threads_seen(monkeypatch, cls, method):
+    """Wrap ``cls.method`` to record PyTorch's thread count at each call."""
+    seen = []
+    original = getattr(cls, method)
+
+    def spy(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(cls, method, spy)
+    return seen
+
+
+@pytest.mark.parametrize("setting, expected", [("auto", 1), (2, 2)])
+def test_variance_reg_caps_auto_at_one_thread(monkeypatch, fresh_load, setting, expected):
+    """VarianceRegDictionaryLearner runs on one thread under "auto" even on a quiet
+    machine (``_auto_threads = 1``), in fit and transform; a fixed n_threads is
+    honoured as given; PyTorch's count is restored after each call."""
+    from skdeepsparse import SVAETransformer, VarianceRegDictionaryLearner
+
+    monkeypatch.setattr(config, "_available_cores", lambda: 2)  # a quiet 2-core machine
+    X = np.random.default_rng(0).random((60, 8))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        for cls, capped in ((VarianceRegDictionaryLearner, expected), (SVAETransformer, 2)):
+            fit_seen = _threads_seen(monkeypatch, cls, "_train_step")
+            transform_seen = _threads_seen(monkeypatch, cls, "_transform_batch")
+            est = cls(n_components=3, max_epochs=1, batch_size=20, random_state=0,
+                      device="cpu")
+            with config_context(n_threads=setting):
+                est.fit(X)
+                assert torch.get_num_threads() == 2
+                est.transform(X)
+                assert torch.get_num_threads() == 2
+            assert set(fit_seen) == {capped} and set(transform_seen) == {capped}, cls
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_check_collapse_setting():
+    assert get_config()["check_collapse"] == "auto"
+    with config_context(check_collapse=False):
+        assert get_config() == {"n_threads": get_config()["n_threads"],
+                                "check_collapse": False}
+    with config_context(n_threads=1):  # the other setting is kept
+        assert get_config()["check_collapse"] == "auto"
+    for bad in ("yes", None, 1):
+        with pytest.raises(ValueError, match="check_collapse must be 'auto', True or False"):
+            config.set_config(check_collapse=bad)
+    assert get_config()["check_collapse"] == "auto"
+
+
+def test_set_config_keeps_what_it_is_not_given():
+    before = get_config()
+    try:
+        config.set_config(n_threads=1)
+        config.set_config(check_collapse=False)
+        assert get_config() == {"n_threads": 1, "check_collapse": False}
+    finally:
+        config.set_config(**before)
+    assert get_config() == before

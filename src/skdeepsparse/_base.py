@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._config import _thread_limit
+from ._diagnostics import check_after_fit
 from ._distributed import broadcast_seeds, scalar_moments
 from ._distributed import is_active as is_distributed
 from ._optim import (
@@ -145,7 +146,22 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
     ``_SCALE_RATIO_LIMIT`` times larger or smaller than it are far from the
     scale the likelihood assumes. Data that do not fit get a ``UserWarning``
     naming the observed range; ``_input_scale`` may be a property when it
-    depends on a parameter.
+    depends on a parameter. ``_auto_threads`` caps the threads that
+    ``n_threads="auto"`` (:func:`~skdeepsparse.set_config`) gives ``fit``,
+    ``partial_fit``, ``transform`` and the other batched methods: a model
+    whose kernels are too small to gain from a second thread sets 1 (a fixed
+    ``n_threads`` is honoured as given).
+
+    After a successful ``fit`` (not ``partial_fit``), once its state is
+    committed, the core checks that the codes have not collapsed
+    (:mod:`skdeepsparse._diagnostics`: most latents inactive, or a
+    reconstruction no better than the mean row, on at most 1,000 training
+    rows) and warns with a :class:`~sklearn.exceptions.ConvergenceWarning`
+    naming the likely cause and the parameter to change. Under the default
+    ``check_collapse="auto"`` of :func:`~skdeepsparse.set_config` a fit on
+    fewer than 1,000 rows, or whose model has taken fewer than 100 optimizer
+    steps, is not checked. The check uses ``transform`` and
+    ``inverse_transform`` and leaves the random streams as they were.
     """
 
     _parameter_constraints: dict = {
@@ -175,6 +191,9 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
     _min_batch_size = 1
     # The scale of data the likelihood needs (see the class docstring).
     _input_scale: tuple[float, float] | str | None = None
+    # The most threads n_threads="auto" gives the model (None: no cap; see the
+    # class docstring).
+    _auto_threads: int | None = None
 
     # ------------------------------------------------------------------ hooks
     @abstractmethod
@@ -264,7 +283,13 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
         ``n_iter_no_change`` is set and ``max_epochs`` runs out first, a
         :class:`~sklearn.exceptions.ConvergenceWarning` says so; without
         ``n_iter_no_change`` the epoch budget is the stopping rule and no
-        warning is given.
+        warning is given. Once the fit has succeeded, a
+        :class:`~sklearn.exceptions.ConvergenceWarning` also says when the
+        codes have collapsed on the training data (most latents inactive, or a
+        reconstruction no better than the mean row), naming the parameter to
+        change; it is checked after a fit on at least 1,000 rows whose model
+        has taken at least 100 optimizer steps (``check_collapse`` of
+        :func:`~skdeepsparse.set_config` changes that).
 
         Parameters
         ----------
@@ -308,19 +333,22 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
 
     def _train(self, X, *, resume: bool, n_epochs: int, partial: bool):
         """The body of ``fit`` and ``partial_fit``, as one transaction."""
-        with _thread_limit(), FitTransaction(self):
-            if resume:
-                self._prepare_continuation()
-            X = self._validate_X(X, reset=not resume)
-            check_data_scale(self, X)
-            check_common_params(self)
-            self._check_params(X)
-            if not (resume and partial):  # a warm fit checks its new data too
-                check_input_scale(self, X)
-            if not resume:
-                self._initialize(X)
-            fit_epochs(self, X, n_epochs, use_validation=not partial, partial=partial)
-            self._on_fit_end(X)
+        with _thread_limit(self._auto_threads):
+            with FitTransaction(self):
+                if resume:
+                    self._prepare_continuation()
+                X = self._validate_X(X, reset=not resume)
+                check_data_scale(self, X)
+                check_common_params(self)
+                self._check_params(X)
+                if not (resume and partial):  # a warm fit checks its new data too
+                    check_input_scale(self, X)
+                if not resume:
+                    self._initialize(X)
+                fit_epochs(self, X, n_epochs, use_validation=not partial, partial=partial)
+                self._on_fit_end(X)
+            if not partial:  # after the commit: the check cannot undo a fit
+                check_after_fit(self, X, stacklevel=4)
         return self
 
     def transform(self, X):
@@ -494,7 +522,7 @@ class BaseSparseEstimator(TorchStateMixin, ClassNamePrefixFeaturesOutMixin, Tran
         n = X.shape[0]
         shape = (n,) if out_dim is None else (n, out_dim)
         out = np.empty(shape, dtype=X.dtype)
-        with _thread_limit(), torch.no_grad():
+        with _thread_limit(self._auto_threads), torch.no_grad():
             chunk = self._chunk_rows()
             for start in range(0, n, chunk):
                 stop = min(start + chunk, n)

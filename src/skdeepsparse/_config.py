@@ -1,4 +1,4 @@
-"""Global configuration: the number of CPU threads the estimators may use.
+"""Global configuration: CPU threads, and the post-fit collapse check.
 
 The estimators compute with PyTorch, whose CPU kernels run on an intra-op
 thread pool (OpenMP, and MKL for matrix products) sized to the machine's cores
@@ -17,6 +17,10 @@ PyTorch's default; beside a busy process it is fewer threads, so a fit never
 competes with itself for a core. An estimator may cap it further
 (``_auto_threads``: a model whose kernels are too small to gain from a second
 thread). An int is a fixed limit; ``None`` keeps PyTorch's setting as is.
+
+``check_collapse`` decides when ``fit`` checks that the codes have not
+collapsed (:mod:`skdeepsparse._diagnostics`): ``"auto"`` (the default) after a
+fit large enough to judge, ``True`` after every fit, ``False`` never.
 
 Whatever the setting, the limits that PyTorch already honours stay in force:
 a ``threadpoolctl.threadpool_limits`` block (which lowers the OpenMP pool that
@@ -40,12 +44,39 @@ _ENV_N_THREADS = "SKDEEPSPARSE_N_THREADS"
 _AUTO = "auto"
 
 
+class _Unchanged:
+    """Default of :func:`set_config` and :func:`config_context`: keep the value
+    in effect (``None`` cannot say so: it is a value of ``n_threads``)."""
+
+    def __repr__(self) -> str:
+        return "<unchanged>"
+
+
+_UNCHANGED = _Unchanged()
+
+
 def _check_n_threads(value, source: str = "n_threads"):
     if value is None or (isinstance(value, str) and value == _AUTO):
         return value
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
         raise ValueError(f"{source} must be 'auto', None or a positive int; got {value!r}.")
     return int(value)
+
+
+def _check_collapse_setting(value):
+    if isinstance(value, bool) or (isinstance(value, str) and value == _AUTO):
+        return value
+    raise ValueError(f"check_collapse must be 'auto', True or False; got {value!r}.")
+
+
+def _updated(config: dict, n_threads, check_collapse) -> dict:
+    """``config`` with the given settings validated and changed (the others kept)."""
+    config = dict(config)
+    if n_threads is not _UNCHANGED:
+        config["n_threads"] = _check_n_threads(n_threads)
+    if check_collapse is not _UNCHANGED:
+        config["check_collapse"] = _check_collapse_setting(check_collapse)
+    return config
 
 
 def _default_n_threads():
@@ -64,7 +95,7 @@ def _default_n_threads():
 
 
 # The process-wide setting (set_config) and a per-thread override (config_context).
-_global_config: dict = {"n_threads": _default_n_threads()}
+_global_config: dict = {"n_threads": _default_n_threads(), "check_collapse": _AUTO}
 _local = threading.local()
 
 
@@ -74,8 +105,8 @@ def get_config() -> dict:
     Returns
     -------
     config : dict
-        ``{"n_threads": "auto", int or None}``: the thread policy in effect in
-        the calling thread.
+        ``{"n_threads": "auto", int or None, "check_collapse": "auto" or bool}``:
+        the settings in effect in the calling thread.
 
     See Also
     --------
@@ -86,12 +117,16 @@ def get_config() -> dict:
     return dict(_global_config if override is None else override)
 
 
-def set_config(n_threads="auto") -> None:
+def set_config(n_threads=_UNCHANGED, check_collapse=_UNCHANGED) -> None:
     """Set the process-wide configuration of skdeepsparse.
+
+    A setting not given keeps its current value. The initial values are
+    ``n_threads="auto"`` (or ``$SKDEEPSPARSE_N_THREADS``) and
+    ``check_collapse="auto"``.
 
     Parameters
     ----------
-    n_threads : "auto", int or None, default="auto"
+    n_threads : "auto", int or None, optional
         CPU threads PyTorch may use inside an estimator's ``fit``,
         ``partial_fit``, ``transform``, ``score`` and other batched methods,
         and inside :func:`~skdeepsparse.sparse_encode`. ``"auto"``: decided at
@@ -104,6 +139,16 @@ def set_config(n_threads="auto") -> None:
         ``threadpoolctl.threadpool_limits`` block). The initial value comes
         from the environment variable ``SKDEEPSPARSE_N_THREADS`` (``auto`` or
         an integer) when it is set.
+    check_collapse : "auto" or bool, optional
+        When ``fit`` checks that the codes have not collapsed (most latents
+        inactive, or a reconstruction no better than the mean row), warning
+        with a :class:`~sklearn.exceptions.ConvergenceWarning` that names the
+        likely cause and the parameter to change. The check encodes (and
+        decodes) at most 1,000 evenly spaced training rows once the fit has
+        succeeded; ``partial_fit`` never runs it. ``"auto"``: only after a fit
+        on at least 1,000 rows whose model has taken at least 100 optimizer
+        steps (a smaller or shorter fit is a trial run, too small to judge);
+        ``True``: after every ``fit``; ``False``: never.
 
     See Also
     --------
@@ -127,18 +172,22 @@ def set_config(n_threads="auto") -> None:
     1
     >>> skdeepsparse.set_config(n_threads="auto")
     """
-    _global_config["n_threads"] = _check_n_threads(n_threads)
+    _global_config.update(_updated(_global_config, n_threads, check_collapse))
 
 
 @contextmanager
-def config_context(*, n_threads="auto"):
+def config_context(*, n_threads=_UNCHANGED, check_collapse=_UNCHANGED):
     """Change the configuration within a ``with`` block (in the calling thread).
+
+    A setting not given keeps the value in effect.
 
     Parameters
     ----------
-    n_threads : "auto", int or None, default="auto"
+    n_threads : "auto", int or None, optional
         See :func:`set_config`. ``None`` within the block means "PyTorch's
         setting, untouched".
+    check_collapse : "auto" or bool, optional
+        See :func:`set_config`.
 
     Yields
     ------
@@ -157,7 +206,7 @@ def config_context(*, n_threads="auto"):
     (200, 8)
     """
     previous = getattr(_local, "config", None)
-    _local.config = {**get_config(), "n_threads": _check_n_threads(n_threads)}
+    _local.config = _updated(get_config(), n_threads, check_collapse)
     try:
         yield
     finally:
