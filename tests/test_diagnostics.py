@@ -11,6 +11,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from skdeepsparse import ThresholdedVAE, VarianceRegDictionaryLearner, config_context
 from skdeepsparse._diagnostics import (
+    _ADVICE,
     _MIN_CHECK_ROWS,
     _MIN_CHECK_STEPS,
     collapse_report,
@@ -221,3 +222,12 @@ def test_the_demos_variational_sparse_coding_is_flagged():
     with pytest.warns(ConvergenceWarning, match=r"VariationalSparseCoding codes have "
                       r"collapsed: only \d+ of 64 latents.*kl_weight"):
         est.fit(X[train])
+
+
+@pytest.mark.parametrize("name", sorted(_ADVICE))
+def test_the_advice_names_real_parameters(name):
+    import skdeepsparse
+
+    params = getattr(skdeepsparse, name)().get_params(deep=False)
+    cause, candidates = _ADVICE[name]
+    assert cause and {p for p, _ in candidates} <= set(params)

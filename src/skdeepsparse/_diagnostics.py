@@ -44,19 +44,19 @@ _MIN_ACTIVE_FRACTION = 0.5
 # fraction of the variance around the mean row (R^2 = 0.1 is 0.46 dB).
 _MIN_EXPLAINED = 0.1
 
-# Per model: the likely cause and (parameter, which way to change it).
-# Only parameter names the estimator really has are named in the message.
+# Per model: the likely cause and (parameter, which way to change it); each
+# name is a parameter of that estimator (tested). A suggestion to set the value
+# a parameter already has is left out of the message.
 _ADVICE = {
     "ThresholdedVAE": (
         "the KL term or the threshold outweighs the reconstruction, or the learning "
         "rate schedule decayed before the codes formed",
-        (("kl_weight", "lower"), ("target_density", "raise"), ("target_sparsity", "raise"),
+        (("kl_weight", "lower"), ("target_density", "raise"),
          ("optimizer", "set 'adam' as"), ("max_epochs", "raise"))),
     "SVAETransformer": (
         "posterior collapse: the KL term pulls unused latents onto the prior",
         (("kl_weight", "lower"), ("decoder_norm", "set 1.0 as"),
-         ("normalize_decoder", "set True as"), ("likelihood_std", "lower"),
-         ("max_epochs", "raise"))),
+         ("likelihood_std", "lower"), ("max_epochs", "raise"))),
     "SpikeSlabGenerator": (
         "the prior outweighs the likelihood (codes shrink to the spike) or inference "
         "is too short to move the codes",
