@@ -241,7 +241,7 @@ def extra_thresholded_vae(est, row, name, X, Xt, args, seed):
 
 
 def extra_spike_slab(est, row, name, X, Xt, args, seed):
-    from skdeepsparse.distributions import spike_slab_crossover
+    from skdeepsparse.distributions import SpikeSlab
 
     Zt = est.transform(Xt)
     params = est.get_params()
@@ -251,7 +251,7 @@ def extra_spike_slab(est, row, name, X, Xt, args, seed):
     Zc = est.transform(Xt)
     est.set_params(**{thr_name: kept})
     alpha = params.get("transform_alpha") or params["alpha_final"]
-    cross = spike_slab_crossover(alpha, params["spike_std"], params["slab_std"])
+    cross = SpikeSlab(alpha, params["spike_std"], params["slab_std"]).crossover
     small = np.abs(Zc) <= cross
     row["crossover"] = cross
     row["pct_small_or_zero"] = 100 * float(small.mean())
