@@ -26,8 +26,17 @@ def digits():
     return (load_digits().data / 16.0).astype(np.float32), load_digits().target
 
 
+# The reference's inference (z0 = 0, plain steps of a fixed size, free generator,
+# continuous codes): what the tests below derive by hand. The defaults' amortised
+# first guess, step bound and norms have their own tests (end of the file).
+REFERENCE = dict(inference_init="zeros", inference_step_size=1.25e-3, inference_steps=30,
+                 inference_momentum=0.0,
+                 decoder_norm=None, hidden_norm=None, transform_threshold=None,
+                 transform_inference_steps=None)
+
+
 def small(**kw):
-    params = dict(n_components=16, decoder_hidden_sizes=(64,), max_epochs=4,
+    params = dict(REFERENCE, n_components=16, decoder_hidden_sizes=(64,), max_epochs=4,
                   alpha_warmup_epochs=1, alpha_decay=0.5, learning_rate=0.01,
                   inference_steps=10, device="cpu",
                   random_state=0)
@@ -358,7 +367,7 @@ def _mse_top_k(est, Z, X, k):
 def test_mnist_annealed_sparser_than_dense_and_denoises(mnist_small):
     X, _, Xt, _ = mnist_small
     X, Xt = X[:2000], Xt[:500]
-    common = dict(n_components=100, decoder_hidden_sizes=(256,), learning_rate=0.01,
+    common = dict(REFERENCE, n_components=100, decoder_hidden_sizes=(256,), learning_rate=0.01,
                   max_epochs=8,
                   alpha_warmup_epochs=2, alpha_decay=0.5, device="cpu", random_state=0)
     sparse = SpikeSlabGenerator(alpha_final=0.001, **common).fit(X)
@@ -468,24 +477,31 @@ def test_spike_threshold_and_exact_zeros(fitted, digits):
     np.testing.assert_array_equal(Zs[~small_codes], Z[~small_codes])
 
 
-def test_decoder_norm_per_layer(digits):
+def test_decoder_norm_and_hidden_norm(digits):
+    """decoder_norm holds the latents' atoms (the first layer's columns),
+    hidden_norm every later layer's columns; hidden_norm=None means decoder_norm."""
     X = digits[0][:150]
-    est = small(decoder_hidden_sizes=(32, 24), decoder_norm=(1.0, None, 3.0),
+    est = small(decoder_hidden_sizes=(32, 24), decoder_norm=1.0, hidden_norm=3.0,
                 max_epochs=2).fit(X)
     W1, W2, W3 = (m.weight.detach() for m in est.module_.net if isinstance(m, torch.nn.Linear))
     torch.testing.assert_close(W1.norm(dim=0), torch.ones(16))
+    torch.testing.assert_close(W2.norm(dim=0), torch.full((32,), 3.0))
     torch.testing.assert_close(W3.norm(dim=0), torch.full((24,), 3.0))
-    assert not torch.allclose(W2.norm(dim=0), W2.norm(dim=0)[0].expand(32))
-    # a float fixes every layer's columns
+    # hidden_norm=None: every layer's columns at decoder_norm
     est = small(decoder_hidden_sizes=(32,), decoder_norm=2.0, max_epochs=1).fit(X)
     for m in est.module_.net:
         if isinstance(m, torch.nn.Linear):
             torch.testing.assert_close(m.weight.detach().norm(dim=0),
                                        torch.full((m.weight.shape[1],), 2.0))
+    # only the hidden layers fixed
+    est = small(decoder_hidden_sizes=(32,), hidden_norm=2.0, max_epochs=1).fit(X)
+    W1, W2 = (m.weight.detach() for m in est.module_.net if isinstance(m, torch.nn.Linear))
+    torch.testing.assert_close(W2.norm(dim=0), torch.full((32,), 2.0))
+    assert not torch.allclose(W1.norm(dim=0), W1.norm(dim=0)[0].expand(16))
     with pytest.raises(ValueError, match="decoder_norm"):
-        small(decoder_hidden_sizes=(32,), decoder_norm=(1.0,)).fit(X)
-    with pytest.raises(ValueError, match="decoder_norm"):
-        small(decoder_hidden_sizes=(32,), decoder_norm=(1.0, -2.0)).fit(X)
+        small(decoder_hidden_sizes=(32,), decoder_norm=(1.0, 3.0)).fit(X)
+    with pytest.raises(ValueError, match="hidden_norm"):
+        small(decoder_hidden_sizes=(32,), hidden_norm=-2.0).fit(X)
 
 
 @pytest.mark.parametrize("params, match", [
@@ -505,7 +521,8 @@ def test_mnist_exact_zeros_keep_reconstruction(mnist_small):
     X, _, Xt, _ = mnist_small
     est = SpikeSlabGenerator(
         n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01, max_epochs=8,
-        alpha_warmup_epochs=2, alpha_decay=0.5, decoder_norm=(1.0, 3.0),
+        alpha_warmup_epochs=2, alpha_decay=0.5, decoder_norm=1.0, hidden_norm=3.0,
+        inference_init="zeros", transform_threshold=None,
         inference_step_size=0.5 * 0.15**2, inference_steps=10, inference_momentum=0.8,
         transform_alpha=0.01, device="cpu", random_state=0).fit(X)
     Z = est.transform(Xt)
@@ -525,7 +542,7 @@ def test_persistent_chains_reach_the_short_run_error_with_few_steps(mnist_small)
     images as well as the paper's 30-step short-run inference after 6 epochs (5x
     fewer steps), while the same 6 steps without persistence fall clearly short."""
     X, _, Xt, _ = mnist_small
-    common = dict(n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01,
+    common = dict(REFERENCE, n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01,
                   alpha_warmup_epochs=2, alpha_decay=0.5, device="cpu", random_state=0)
 
     def test_psnr(**kw):
@@ -539,3 +556,170 @@ def test_persistent_chains_reach_the_short_run_error_with_few_steps(mnist_small)
     assert short_run > mean_image + 4.0
     assert persistent >= short_run - 0.3
     assert persistent >= few_steps + 1.0
+
+
+# ------------------------------------------ the defaults' inference (issue #32)
+def _energy(est, X, z):
+    """-log p(x, z) per row (the model's definition)."""
+    with torch.no_grad():
+        err = ((X - est.module_(z)) ** 2).sum(1) / (2 * est.likelihood_std**2)
+        prior = SpikeSlab(est._transform_alpha, est.spike_std, est.slab_std)
+        return err - prior.log_prob(z).sum(1)
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "identity"])
+def test_auto_step_is_one_over_the_measured_curvature(digits, activation):
+    """inference_step_size="auto" is 1 / L with L = 1/spike_std^2 + max over rows of
+    the largest eigenvalue of J^T diag(c) J / sigma^2, J the row's Jacobian of the
+    generator's pre-activation output (full Jacobians and eigvalsh here) and c the
+    output's curvature bound: 1 for the identity, s'^2 + |x - s| |s''| for the
+    sigmoid s (derivatives by autograd here)."""
+    scale = 1.0 if activation == "sigmoid" else 20.0
+    X = digits[0][:300] * scale
+    est = SpikeSlabGenerator(n_components=16, decoder_hidden_sizes=(32,), max_epochs=2,
+                             output_activation=activation, likelihood_std=0.3 * scale,
+                             device="cpu", random_state=0).fit(X)
+    Xt = torch.as_tensor(X[:40])
+    z = est._first_guess(Xt)
+    net = est.module_.net
+    lam = []
+    for x, zi in zip(Xt, z, strict=True):
+        J = torch.autograd.functional.jacobian(lambda v: net(v[None])[0], zi)
+        if activation == "sigmoid":
+            u = net(zi[None])[0].detach().requires_grad_(True)
+            (d1,) = torch.autograd.grad(torch.sigmoid(u).sum(), u, create_graph=True)
+            (d2,) = torch.autograd.grad(d1.sum(), u)
+            c = d1.detach() ** 2 + (x - torch.sigmoid(u.detach())).abs() * d2.abs()
+        else:
+            c = torch.ones(J.shape[0])
+        lam.append(float(torch.linalg.eigvalsh(J.T @ (c[:, None] * J)).max()))
+    L = 1 / est.spike_std**2 + max(lam) / est.likelihood_std**2
+    assert est._measured_step(Xt, z) == pytest.approx(1 / L, rel=2e-2)
+    assert est.inference_step_size_ > 0
+
+
+@pytest.mark.parametrize("scale", [1.0, 10.0])
+def test_auto_step_descends_at_any_data_scale(digits, scale):
+    """With the auto step, plain gradient steps on -log p(x, z) never increase it
+    (the descent lemma for a step <= 1/L; a linear generator has a constant
+    curvature), whatever the data's scale."""
+    X = (digits[0][:200] - 0.3) * scale
+    est = SpikeSlabGenerator(n_components=16, decoder_hidden_sizes=(), max_epochs=2,
+                             output_activation="identity", likelihood_std=0.3,
+                             inference_init="zeros", inference_momentum=0.0,
+                             device="cpu", random_state=0).fit(X)
+    Xt = torch.as_tensor(X, dtype=torch.float32)
+    z = torch.zeros(len(X), 16)
+    energies = [_energy(est, Xt, z)]
+    for _ in range(20):
+        z = est._infer(Xt, z, alpha=est._transform_alpha, n_steps=1, noise=False)
+        energies.append(_energy(est, Xt, z))
+    E = torch.stack(energies).detach()
+    assert bool(torch.all(E[1:] <= E[:-1] + 1e-4 * E[:-1].abs().clamp_min(1.0)))
+    assert bool(torch.all(E[-1] < E[0]))
+
+
+def test_linear_first_guess(digits):
+    """inference_init="linear": transform starts at A x + c, the ridge regression
+    of the codes inferred in training on their rows (scikit-learn's Ridge here);
+    it starts at 0 (the paper's z0)."""
+    from sklearn.linear_model import Ridge
+
+    X = digits[0][:400]
+    est = SpikeSlabGenerator(n_components=16, decoder_hidden_sizes=(32,), max_epochs=3,
+                             transform_threshold=None, device="cpu", random_state=0).fit(X)
+    init = est.module_.init
+    Xt = torch.as_tensor(X[:50], dtype=torch.float32)
+    z0 = Xt @ init.weight.detach().T + init.bias.detach()
+    z = est._infer(Xt, z0, alpha=est._transform_alpha, n_steps=est.transform_inference_steps,
+                   noise=False)
+    np.testing.assert_allclose(est.transform(X[:50]), z.numpy(), rtol=1e-5, atol=1e-6)
+    # the first guess has learned the codes: closer to them than z0 = 0 is
+    Z = est.transform(X)
+    with torch.no_grad():
+        guess = init(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    assert float(((guess - Z) ** 2).mean()) < 0.5 * float((Z**2).mean())
+    # the map solved at an epoch's end is scikit-learn's ridge regression of the
+    # epoch's codes on its rows (ridge 1e-3 x the mean feature variance x rows)
+    est._init_stats = None
+    for rows in np.array_split(np.arange(len(X)), 4):
+        est._accumulate_init_stats(torch.as_tensor(X[rows]), torch.as_tensor(Z[rows]))
+    est._on_epoch_end(0)
+    lam = 1e-3 * len(X) * float(X.astype(np.float64).var(0).mean())
+    ridge = Ridge(alpha=lam).fit(X.astype(np.float64), Z.astype(np.float64))
+    np.testing.assert_allclose(init.weight.detach().numpy(), ridge.coef_, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(init.bias.detach().numpy(), ridge.intercept_, rtol=1e-3,
+                               atol=1e-4)
+    # before any step the map is zero: the first inference starts at the paper's 0
+    fresh = SpikeSlabGenerator(n_components=16, decoder_hidden_sizes=(32,), max_epochs=1,
+                               device="cpu", random_state=0)
+    module = fresh._build_module(X.shape[1])
+    fresh._init_module(module, None)
+    assert float(module.init.weight.detach().abs().max()) == 0.0
+    assert float(module.init.bias.detach().abs().max()) == 0.0
+    # the paper's start has no map at all
+    assert small().fit(X).module_.init is None
+
+
+def test_defaults_give_exact_zeros_and_fixed_norms(digits):
+    X = digits[0][:400]
+    est = SpikeSlabGenerator(max_epochs=4, device="cpu", random_state=0).fit(X)
+    W1, W2 = (m.weight.detach() for m in est.module_.net if isinstance(m, torch.nn.Linear))
+    torch.testing.assert_close(W1.norm(dim=0), torch.full((est.n_components,), 1.0))
+    torch.testing.assert_close(W2.norm(dim=0), torch.full((W2.shape[1],), 3.0))
+    Z = est.transform(X)
+    cross = SpikeSlab(est.alpha_final, est.spike_std, est.slab_std).crossover
+    assert np.all((Z == 0) | (np.abs(Z) > cross))
+    assert np.mean(Z == 0) > 0.5
+
+
+def test_paper_preset_keeps_the_paper_configuration():
+    """The paper's configuration as the spec reads it (shared/specs/
+    variance_reg_and_spike_slab.md, 2.2 and 2.10): 800 latents, a free generator,
+    30 plain gradient steps of delta = 0.05 from z0 = 0, Adam 1e-3, alpha annealed
+    from 1 after 21 epochs by 0.033 to 0.001, 100 epochs, continuous codes."""
+    from skdeepsparse import registry
+
+    p = registry.make("SpikeSlabGenerator", "paper").get_params()
+    expected = dict(n_components=800, decoder_hidden_sizes=(400,), decoder_norm=None,
+                    hidden_norm=None, inference_steps=30,
+                    inference_step_size=0.5 * 0.05**2, inference_momentum=0.0,
+                    inference_init="zeros", learning_rate=1e-3, alpha_warmup_epochs=21,
+                    alpha_decay=0.033, max_epochs=100, transform_threshold=None,
+                    transform_inference_steps=None,
+                    likelihood_std=0.3, spike_std=0.1, slab_std=1.0, alpha_final=0.001)
+    assert p.pop("inference_step_size") == pytest.approx(expected.pop("inference_step_size"))
+    assert {k: p[k] for k in expected} == expected
+
+
+def test_auto_step_guard_halves_a_step_that_raises_the_energy(digits):
+    """The "auto" guard: when a training batch's inference ends above the energy it
+    started from, the step is halved until it does not (here a step made 200 times
+    too large on purpose)."""
+    X = (digits[0][:200] - 0.3) * 3
+    est = SpikeSlabGenerator(n_components=16, decoder_hidden_sizes=(32,), max_epochs=2,
+                             output_activation="identity", device="cpu",
+                             random_state=0).fit(X)
+    Xt = torch.as_tensor(X[:100], dtype=torch.float32)
+    z0 = est._first_guess(Xt)
+    alpha = est._transform_alpha
+    good = est.inference_step_size_
+    est.inference_step_size_ = 200 * good
+    Z = est._infer(Xt, z0, alpha=alpha, n_steps=est.inference_steps, noise=False)
+    assert not bool(torch.isfinite(_energy(est, Xt, Z).sum())) or float(
+        _energy(est, Xt, Z).sum()) > float(_energy(est, Xt, z0).sum())
+    Z = est._stable_codes(Xt, z0, Z, alpha)
+    assert float(_energy(est, Xt, Z).sum()) <= float(_energy(est, Xt, z0).sum())
+    assert est.inference_step_size_ < 200 * good
+
+
+def test_linear_first_guess_trained_by_the_optimiser_for_wide_data(digits, monkeypatch):
+    """Above _RIDGE_MAX_FEATURES features (no n_features^2 Gram) the optimiser
+    trains the first guess on the inferred codes: its error falls."""
+    from skdeepsparse import spike_slab
+
+    monkeypatch.setattr(spike_slab, "_RIDGE_MAX_FEATURES", 10)
+    est = SpikeSlabGenerator(n_components=16, decoder_hidden_sizes=(32,), max_epochs=4,
+                             device="cpu", random_state=0).fit(digits[0][:400])
+    assert est._ridge_init is False
+    assert est.history_[-1]["init_mse"] < est.history_[0]["init_mse"]

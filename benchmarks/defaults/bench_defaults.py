@@ -80,9 +80,7 @@ COMMAND = "OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 python benchmarks/defaults/bench_
 SLUG = {"ThresholdedVAE": "thresholded_vae", "SpikeSlabGenerator": "spike_slab",
         "SVAETransformer": "svae", "VarianceRegDictionaryLearner": "variance_reg"}
 
-# The defaults chosen in issue #32 (SpikeSlabGenerator: proposed, not in the constructor:
-# its per-layer decoder_norm fits only the default generator). Each entry is one
-# parameter: {name: value} for
+# The defaults chosen in issue #32. Each entry is one parameter: {name: value} for
 # each spelling it has had (parameters were being renamed in the same release); the
 # spelling the constructor has is used.
 EXPECTED_DEFAULTS: dict[str, list[dict]] = {
@@ -93,11 +91,11 @@ EXPECTED_DEFAULTS: dict[str, list[dict]] = {
         {"n_mc_samples": 5}, {"n_eval_samples": 5}, {"max_epochs": 20},
         {"transform_mode": "expected_support"}],
     "SpikeSlabGenerator": [
-        {"n_components": 200}, {"max_epochs": 10}, {"alpha_warmup_epochs": 3},
-        {"alpha_decay": 0.25},
-        {"learning_rate": 1e-2}, {"decoder_norm": (1.0, 3.0), "decoder_column_norm": (1.0, 3.0)},
-        {"inference_step_size": 0.5 * 0.15 ** 2, "langevin_step_size": 0.15},
-        {"inference_steps": 10}, {"inference_momentum": 0.8}, {"transform_threshold": "spike"}],
+        {"n_components": 128}, {"max_epochs": 20}, {"alpha_warmup_epochs": 3},
+        {"alpha_decay": 0.25}, {"learning_rate": 1e-2}, {"decoder_norm": 1.0},
+        {"hidden_norm": 3.0}, {"inference_step_size": "auto"}, {"inference_steps": 10},
+        {"inference_momentum": 0.8}, {"inference_init": "linear"},
+        {"transform_inference_steps": 3}, {"transform_threshold": "spike"}],
     "SVAETransformer": [],
     "VarianceRegDictionaryLearner": [
         {"max_epochs": 20}, {"decoder_learning_rate": 3e-3}, {"learning_rate": 1e-3}],
@@ -240,7 +238,8 @@ def extra_thresholded_vae(est, row, name, X, Xt, args, seed):
     row["short_gain_db"] = gain_db(Xt, short.inverse_transform(short.transform(Xt)), X)
 
 
-def extra_spike_slab(est, row, name, X, Xt, args, seed):
+def spike_slab_zeroing(est, row, X, Xt):
+    """% of codes zero or below the crossover and what zeroing them costs (dB)."""
     from skdeepsparse.distributions import SpikeSlab
 
     Zt = est.transform(Xt)
@@ -260,10 +259,20 @@ def extra_spike_slab(est, row, name, X, Xt, args, seed):
     row["continuous_gain_db"], row["zeroed_gain_db"] = g_cont, g_zero
     row["zeroing_cost_db"] = g_cont - g_zero
     row["default_codes_zeros_pct"] = 100 * float((Zt == 0).mean())
+
+
+def extra_spike_slab(est, row, name, X, Xt, args, seed):
+    spike_slab_zeroing(est, row, X, Xt)
     if name != "patches":
         lars = lasso_lars_cpu(name, X, Xt)
         row["lasso_lars"] = lars
         row["speedup_vs_lasso_lars"] = lars["cpu_s"] / max(row["transform_cpu_s"], 1e-9)
+    if args.long_epochs:  # "more epochs only improve": the same checks after a longer fit
+        long, fit_s, _ = fit_one(type(est), X, seed, args, max_epochs=args.long_epochs,
+                                 **data_kwargs("SpikeSlabGenerator", name))
+        row["long"] = {"epochs": int(long.n_iter_), "fit_cpu_s": fit_s,
+                       "gain_db": gain_db(Xt, long.inverse_transform(long.transform(Xt)), X)}
+        spike_slab_zeroing(long, row["long"], X, Xt)
 
 
 def svae_stats(est, Xt):
@@ -393,6 +402,11 @@ def check_line(model, r):
     elif model == "SpikeSlabGenerator":
         parts.insert(0, f"{r['pct_small_or_zero']:.1f}% of codes zero or below the crossover "
                         f"{r['crossover']:.3f}; zeroing them costs {r['zeroing_cost_db']:.2f} dB")
+        if "long" in r:
+            g = r["long"]
+            parts.append(f"after {g['epochs']} epochs ({g['fit_cpu_s']:.0f} s CPU): gain "
+                         f"{g['gain_db']:.2f} dB, {g['pct_small_or_zero']:.1f}% zero or below "
+                         f"the crossover, zeroing them costs {g['zeroing_cost_db']:.2f} dB")
     elif model == "SVAETransformer":
         parts.append(f"active by KL {r['active_kl']}, by variance {r['active_variance']}")
         if "free_decoder" in r:  # patches: the filters' shape means something
@@ -421,6 +435,8 @@ def main():
     ap.add_argument("--n-components", type=int, default=None,
                     help="size (default: the constructor's)")
     ap.add_argument("--short-epochs", type=int, default=5)
+    ap.add_argument("--long-epochs", type=int, default=None,
+                    help="SpikeSlabGenerator: also fit this many epochs and check again")
     ap.add_argument("--quick", action="store_true",
                     help="checks the script: 2 epochs, 300 images, results not written")
     ap.add_argument("--render", action="store_true",

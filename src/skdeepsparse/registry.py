@@ -238,17 +238,20 @@ _TVAE = Entry(
 )
 
 _SMALL = 0.2  # the spike-and-slab paper counts |z| <= 0.2 as "off"
-# The reference's free generator and inference (the constructor defaults), pinned so
-# that the presets built on them keep their meaning if the defaults change (#32).
-_SS_REFERENCE = dict(decoder_norm=None, inference_step_size=1.25e-3, inference_steps=30,
-                     inference_momentum=0.0, transform_threshold=None)
+# The reference's free generator and inference (the constructor defaults before #32),
+# pinned so that the presets built on them keep their meaning.
+_SS_REFERENCE = dict(decoder_norm=None, hidden_norm=None, inference_step_size=1.25e-3,
+                     inference_steps=30, inference_momentum=0.0, inference_init="zeros",
+                     transform_inference_steps=None, transform_threshold=None)
 # Anneal alpha within the budget: warm-up 3 epochs, then -0.25 per epoch.
 _SS_BENCH = dict(n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01,
                  alpha_decay=0.25, **_SS_REFERENCE, **_AUTO)
 _SS = Entry(
     "SpikeSlabGenerator", "skdeepsparse.spike_slab",
     presets={
-        "test": dict(n_components=4, decoder_hidden_sizes=(8,), max_epochs=3,
+        # The reference's inference (z0 = 0, plain steps, continuous codes); the
+        # presets below run the defaults' (amortised first guess, fixed norms).
+        "test": dict(_SS_REFERENCE, n_components=4, decoder_hidden_sizes=(8,), max_epochs=3,
                      alpha_warmup_epochs=1, alpha_decay=0.5, inference_steps=5, **_CPU),
         "test_persistent": dict(n_components=3, decoder_hidden_sizes=(6,),
                                 output_activation="identity", persistent=True,
@@ -260,17 +263,20 @@ _SS = Entry(
                           alpha_decay=0.5, inference_steps=5, batch_size=20, **_CPU),
         "test_sparse": dict(n_components=4, decoder_hidden_sizes=(8,), max_epochs=3,
                             alpha_warmup_epochs=1, alpha_decay=0.5, inference_steps=5,
-                            decoder_norm=(1.0, 3.0), inference_step_size=0.5 * 0.15**2,
+                            decoder_norm=1.0, hidden_norm=3.0, inference_step_size=0.5 * 0.15**2,
                             inference_momentum=0.8, **_CPU),
         "benchmark_cpu": dict(_SS_BENCH, max_epochs=10, alpha_warmup_epochs=3),
         # Identifiable code scale (exact zeros cost < 1 dB) and 3x cheaper inference.
         "benchmark_cpu_sparse": dict(_SS_BENCH, max_epochs=10, alpha_warmup_epochs=3,
-                                     decoder_norm=(1.0, 3.0), inference_step_size=0.5 * 0.15**2,
-                                     inference_steps=10, inference_momentum=0.8),
-        # The paper's configuration (Li & Han 2022; the constructor defaults): 800
-        # latents, free generator, 30 plain gradient steps, 100 epochs.
-        "paper": dict(n_components=800, max_epochs=100, alpha_warmup_epochs=21,
-                      alpha_decay=0.033, learning_rate=1e-3, **_SS_REFERENCE, **_AUTO),
+                                     decoder_norm=1.0, hidden_norm=3.0,
+                                     inference_step_size=0.5 * 0.15**2, inference_steps=10,
+                                     inference_momentum=0.8),
+        # The paper's configuration (Li & Han 2022; the constructor defaults before
+        # issue #32): 800 latents, MLP 400, free generator, 30 plain gradient steps
+        # from 0, 100 epochs, continuous codes.
+        "paper": dict(n_components=800, decoder_hidden_sizes=(400,), max_epochs=100,
+                      alpha_warmup_epochs=21, alpha_decay=0.033, learning_rate=1e-3,
+                      **_SS_REFERENCE, **_AUTO),
     },
     sweep_param="alpha_final", sweep_values=(0.001, 0.01, 0.1, 1.0),
     sweep_fixed={"transform_threshold": _SMALL},
