@@ -260,13 +260,9 @@ FROM_MODIFIED_TREE = {
         f"python {_F}bench_thresholded_vae_default_transform.py",
     "fallah2022/results/thresholded_vae_probe_budget.json":
         f"python {_F}bench_thresholded_vae_probe_budget.py --jobs 2",
-    # The next two were run while the shared tree's package source was being edited
+    # The next one was run while the shared tree's package source was being edited
     # by other work in progress (this round, seven people edit one tree).
     "fallah2022/results/gradient_snr.json": f"python {_F}bench_gradient_snr.py",
-    "barello2018/results/svae_ais_matched.json":
-        "OMP_NUM_THREADS=1 python benchmarks/barello2018/bench_svae_ais.py --patches-train "
-        "20000 --patches-test 100 --epochs 6 --steps 1000 --seeds 0 --sparsenet-lr 1e-3 "
-        "--sparsenet-batch 32 --name svae_ais_matched",
 }
 _RECORD = {"command", "source_hash", "git_commit", "source_modified", "date"}
 
