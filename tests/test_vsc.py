@@ -167,7 +167,7 @@ def test_score_is_minus_the_loss_at_the_mode(digits):
     z = np.where(gamma > 0.5, mu, 0.0)
     Phi = est.module_.decoder.weight.detach().numpy()
     recon = ((Y - z @ Phi.T) ** 2).mean(1)
-    a = 0.1
+    a = est.target_density
     kl = (gamma * 0.5 * (mu**2 + np.exp(log_var) - 1 - log_var)
           + gamma * np.log(gamma / a) + (1 - gamma) * np.log((1 - gamma) / (1 - a))).sum(1)
     np.testing.assert_allclose(est.score_samples(X), -(recon + est.kl_weight * kl), rtol=1e-6)

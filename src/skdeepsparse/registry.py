@@ -294,7 +294,14 @@ _VSC = Entry(
         "benchmark_cpu": dict(n_components=128, encoder_hidden_sizes=(256, 128),
                               optimizer="adam", learning_rate=3e-3, decoder_optimizer="adam",
                               decoder_learning_rate=1e-2, kl_weight=3e-3, n_mc_samples=5,
-                              max_epochs=20, **_AUTO),
+                              target_density=0.1, max_epochs=20, **_AUTO),
+        # The reference's linear configuration (the constructor defaults before the
+        # thresholded VAE's CPU defaults were adopted, #32): SGD + one-cycle for 300
+        # epochs, the dictionary by SGD at 0.5, 20 draws, KL 0.01, 10% prior non-zeros.
+        "paper": dict(n_components=256, encoder_hidden_sizes=(512, 1024, 512, 256),
+                      target_density=0.1, kl_weight=0.01, n_mc_samples=20, optimizer="sgd",
+                      learning_rate=0.01, decoder_optimizer="sgd", decoder_learning_rate=0.5,
+                      max_epochs=300, **_AUTO),
     },
     sweep_param="target_density", sweep_values=(0.05, 0.1, 0.2, 0.4),
     note="codes are the posterior mode (`mu` where `gamma > 1/2`, else 0)",
