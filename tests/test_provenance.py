@@ -260,9 +260,6 @@ FROM_MODIFIED_TREE = {
         f"python {_F}bench_thresholded_vae_default_transform.py",
     "fallah2022/results/thresholded_vae_probe_budget.json":
         f"python {_F}bench_thresholded_vae_probe_budget.py --jobs 2",
-    # The next one was run while the shared tree's package source was being edited
-    # by other work in progress (this round, seven people edit one tree).
-    "fallah2022/results/gradient_snr.json": f"python {_F}bench_gradient_snr.py",
 }
 _RECORD = {"command", "source_hash", "git_commit", "source_modified", "date"}
 
