@@ -461,6 +461,7 @@ def main():
         res = json.loads(path.read_text()) if path.exists() else {"datasets": {}}
         res.pop("provenance", None)
         _, overridden = _defaults_to_pass(cls)
+        ran = set()  # data-set keys run by this process
         for name in args.datasets:
             X, y, Xt, yt = load(name, args)
             _TARGETS[name] = (y, yt)
@@ -477,10 +478,13 @@ def main():
                       flush=True)
             key = name if name == "patches" or args.n_train == 10_000 else f"{name}_{args.n_train}"
             res["datasets"][key] = d
+            ran.add(key)
         # Parts may run side by side: merge with what the file holds now.
         done = json.loads(path.read_text()) if path.exists() else {}
-        res["datasets"] = {**done.get("datasets", {}), **res["datasets"]}
-        res["commands"] = {**done.get("commands", {}), **res.get("commands", {})}
+        # (only the parts run here: what this run read at its start may be stale)
+        res["datasets"] = {**done.get("datasets", {}),
+                           **{k: res["datasets"][k] for k in ran}}
+        res["commands"] = {**res.get("commands", {}), **done.get("commands", {})}
         res.update(model=model, overridden=overridden,
                    expected_defaults=[{k: repr(v) for k, v in e.items()}
                                       for e in EXPECTED_DEFAULTS[model]],
