@@ -227,9 +227,6 @@ WITHOUT_PROVENANCE = {
     **{f"evtimova2022/results/vdl_claim_{ds}_s{s}.json":
        f"python {_E}bench_vdl_claim.py --dataset {ds} --seeds {s} --tag _s{s}"
        for ds in ("mnist", "fashion") for s in (0, 1, 2)},
-    "evtimova2022/results/vdl_few_labels_mnist.json":
-        f"python {_E}bench_vdl_few_labels.py --datasets mnist --sweep --skip '128 atoms, fit "
-        "on 3000' '512 atoms, fit on 3000' --order-draws 5 --tag mnist",
     **{f"fallah2022/results/thresholded_vae_fashion_seed{s}.json":
        f"python {_F}bench_thresholded_vae_fashion.py --n-train 2000 --n-test 2000 --seed {s}"
        for s in (0, 1, 2)},
