@@ -522,7 +522,7 @@ def test_mnist_exact_zeros_keep_reconstruction(mnist_small):
     est = SpikeSlabGenerator(
         n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01, max_epochs=8,
         alpha_warmup_epochs=2, alpha_decay=0.5, decoder_norm=1.0, hidden_norm=3.0,
-        inference_init="zeros", transform_threshold=None,
+        inference_init="zeros", transform_threshold=None, transform_inference_steps=None,
         inference_step_size=0.5 * 0.15**2, inference_steps=10, inference_momentum=0.8,
         transform_alpha=0.01, device="cpu", random_state=0).fit(X)
     Z = est.transform(Xt)
@@ -546,7 +546,7 @@ def test_persistent_chains_reach_the_short_run_error_with_few_steps(mnist_small)
                   alpha_warmup_epochs=2, alpha_decay=0.5, device="cpu", random_state=0)
 
     def test_psnr(**kw):
-        est = SpikeSlabGenerator(**common, **kw).fit(X)
+        est = SpikeSlabGenerator(**{**common, **kw}).fit(X)
         return psnr(Xt, est.inverse_transform(est.transform(Xt)))
 
     short_run = test_psnr(max_epochs=6, inference_steps=30)
