@@ -242,9 +242,6 @@ WITHOUT_PROVENANCE = {
 # Committed results written from a working tree whose package source differed from
 # its commit (``source_modified``), with the command that would rewrite them clean.
 FROM_MODIFIED_TREE = {
-    "barello2018/results/svae_unit_norm_sample.json":
-        "python benchmarks/barello2018/bench_svae_unit_norm.py --jobs 2 --seeds 0 "
-        "--recon-estimator sample --n-importance 100 --no-figures --tag _sample",
     "engineering/results/vdl_fit_speed.json": f"python {_G}bench_vdl_fit_speed.py",
     "engineering/results/vdl_inference_solver.json":
         f"python {_G}bench_vdl_inference_solver.py",
