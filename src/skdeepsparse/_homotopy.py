@@ -231,7 +231,7 @@ def _path(B, row, G, Gp, xx, alpha, positive, max_steps, out, c, a, gg, inact, u
     return gap, primal, steps
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)  # reassociation: the sums vectorise
 def _support_products(B, row, A, n_act, X, D, eps, bA):  # pragma: no cover - compiled
     """``bA[i] = x . d_{A[i]}``: exact (float64 sums of the inputs) when ``eps > 0``
     (``B`` rounded), else read from ``B``."""
