@@ -170,7 +170,11 @@ def run_seed(seed, args, X, y, Xt, yt):
            "acc_clean": accuracy(clf, Xt, yt), "models": {}}
     common = dict(n_components=200, decoder_hidden_sizes=(400,), learning_rate=0.01,
                   max_epochs=args.epochs, alpha_warmup_epochs=args.warmup,
-                  alpha_decay=args.decay, decoder_norm=tuple(args.column_norm),
+                  alpha_decay=args.decay, decoder_norm=args.column_norm[0],
+                  hidden_norm=args.column_norm[1],
+                  # the inference the committed runs used (the defaults changed in #32)
+                  inference_init="zeros", transform_inference_steps=None,
+                  transform_threshold=None,
                   inference_step_size=0.5 * args.step_size**2,  # step = delta^2 / 2
                   inference_steps=args.steps, inference_momentum=args.momentum,
                   transform_alpha=0.01, device=DEVICE, random_state=seed)
