@@ -218,7 +218,6 @@ WITHOUT_PROVENANCE = {
     "engineering/results/spike_slab_speed.json": f"python {_G}bench_spike_slab_speed.py",
     "engineering/results/spike_slab_speed_steps.json":
         f"python {_G}bench_spike_slab_speed.py --steps-only --name spike_slab_speed_steps",
-    "engineering/results/threads.json": f"python {_G}bench_threads.py (on a quiet machine)",
     "engineering/results/vdl_vs_sklearn.json": f"python {_G}bench_vdl_vs_sklearn.py",
     "evtimova2022/results/vdl_budget_mnist_VDL-NL.json":
         f"python {_E}bench_vdl_budget.py --models VDL-NL --tag _VDL-NL",
